@@ -1,0 +1,49 @@
+"""The ``gitinsight`` command. Thin: each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..exceptions import GitInsightError
+from . import db as db_commands
+
+__all__ = ["main", "cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """GitInsight Analytics: database, data, analyses and reports."""
+
+
+cli.add_command(db_commands.db)
+
+for _module_name in ("data", "query", "report", "maintenance", "demo"):
+    try:
+        _module = __import__(f"{__name__}.{_module_name}", fromlist=["register"])
+    except ModuleNotFoundError as _exc:  # a command module not written yet
+        if _exc.name != f"{__name__}.{_module_name}":
+            raise
+        continue
+    _module.register(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: package errors become one line on stderr and a non-zero exit code."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GitInsightError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``gitinsight db``: the embedded server and schema migrations."""
+
+from __future__ import annotations
+
+import click
+
+from .. import migrate, server
+from ..db import libpq_url, resolve_url
+from . import common
+
+__all__ = ["db"]
+
+
+@click.group()
+def db() -> None:
+    """Run the embedded PostgreSQL server and migrate the schema."""
+
+
+@db.command()
+def start() -> None:
+    """Start the embedded server (no-op with DATABASE_URL)."""
+    cfg = common.settings()
+    if cfg.database_url:
+        click.echo("DATABASE_URL is set: using that server, nothing to start")
+        return
+    click.echo(server.start(cfg).describe())
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    cfg = common.settings()
+    if cfg.database_url:
+        click.echo("DATABASE_URL is set: the embedded server is not used, nothing to stop")
+        return
+    click.echo(server.stop(cfg).describe())
+
+
+@db.command()
+def status() -> None:
+    """Say whether the embedded server runs (exit code 3 when it does not)."""
+    cfg = common.settings()
+    if cfg.database_url:
+        common.engine()
+        click.echo("DATABASE_URL is set and reachable")
+        return
+    state = server.status(cfg)
+    click.echo(state.describe())
+    if not state.running:
+        raise click.exceptions.Exit(3)
+
+
+@db.command()
+def url() -> None:
+    """Print a URL usable by psql and SQLAlchemy (starts the embedded server if needed)."""
+    click.echo(libpq_url(resolve_url(common.settings())))
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    engine = common.engine()
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db.command()
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION (e.g. base, -1)."""
+    engine = common.engine()
+    migrate.downgrade(engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
+
+
+@db.command()
+def check() -> None:
+    """Fail when the models and the migrated database differ (as `alembic check`)."""
+    diffs = migrate.drift(common.engine())
+    if diffs:
+        for diff in diffs:
+            click.echo(f"drift: {diff}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo("no drift: models match the database")

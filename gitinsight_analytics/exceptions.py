@@ -1,0 +1,78 @@
+"""The package's exceptions: one base class, so the CLI can turn any of them into a one-line error."""
+
+from __future__ import annotations
+
+__all__ = [
+    "GitInsightError",
+    "ConfigurationError",
+    "ServerError",
+    "DataDirectoryInUse",
+    "PortInUse",
+    "DatabaseUnreachable",
+    "ServerTooOld",
+    "PgcryptoUnavailable",
+    "ValidationError",
+    "DataLoadError",
+    "DataExistsError",
+]
+
+
+class GitInsightError(Exception):
+    """Base class: every error the package raises on purpose. Its message is one line for the user."""
+
+    exit_code = 1
+
+
+class ConfigurationError(GitInsightError):
+    """A setting (environment variable or option) has a value that cannot be used."""
+
+    exit_code = 2
+
+
+class ServerError(GitInsightError):
+    """The embedded PostgreSQL server could not be initialised, started or stopped."""
+
+
+class DataDirectoryInUse(ServerError):
+    """The data directory belongs to a server that is running but is not the one we would start."""
+
+
+class PortInUse(ServerError):
+    """The TCP port chosen for the embedded server is taken by another process."""
+
+
+class DatabaseUnreachable(GitInsightError):
+    """No connection could be made to the database URL."""
+
+
+class ServerTooOld(GitInsightError):
+    """The server is older than the oldest PostgreSQL release we support (15)."""
+
+
+class PgcryptoUnavailable(GitInsightError):
+    """The server has no pgcrypto extension, so API-key encryption is not available."""
+
+
+class ValidationError(GitInsightError, ValueError):
+    """A parameter value is outside what is allowed. The message names the parameter and the allowed values."""
+
+    exit_code = 2
+
+    def __init__(self, parameter: str, problem: str, allowed: str | None = None) -> None:
+        self.parameter = parameter
+        self.problem = problem
+        self.allowed = allowed
+        message = f"{parameter}: {problem}"
+        if allowed:
+            message += f" (allowed: {allowed})"
+        super().__init__(message)
+
+
+class DataLoadError(GitInsightError):
+    """A data file or generated batch could not be loaded; nothing of it was written."""
+
+
+class DataExistsError(GitInsightError):
+    """The target database already holds data and the caller did not ask to replace it."""
+
+    exit_code = 2

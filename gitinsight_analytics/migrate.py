@@ -1,0 +1,92 @@
+"""Schema migrations through Alembic's API, each run in one transaction on the given engine."""
+
+from __future__ import annotations
+
+import re
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from .exceptions import ValidationError
+from .settings import PROJECT_ROOT
+
+_PARTITION = re.compile(r"^audit_logs_(y\d{4}m\d{2}|default)$")
+
+__all__ = ["alembic_config", "upgrade", "downgrade", "current_revision", "heads", "drift", "include_object"]
+
+
+def alembic_config() -> Config:
+    """The project's Alembic configuration (``alembic.ini`` and ``migrations/``)."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def _check_revision(cfg: Config, revision: str, parameter: str) -> None:
+    script = ScriptDirectory.from_config(cfg)
+    if revision in {"head", "heads", "base"} or revision.startswith(("+", "-")):
+        return
+    try:
+        script.get_revision(revision)
+    except Exception:
+        known = ", ".join(["head", "base", *sorted(r.revision for r in script.walk_revisions())])
+        raise ValidationError(parameter, f"unknown revision {revision!r}", known) from None
+
+
+def _run(engine: Engine, fn, revision: str) -> None:  # noqa: ANN001
+    cfg = alembic_config()
+    _check_revision(cfg, revision, "revision")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        fn(cfg, revision)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade to ``revision`` (default head); all steps in one transaction."""
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade to ``revision`` (e.g. ``base`` or ``-1``); all steps in one transaction."""
+    _run(engine, command.downgrade, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def heads() -> list[str]:
+    return list(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """Autogenerate filter: audit_logs partitions are made by create_audit_log_partition(), not by models."""
+    if type_ == "table" and name and _PARTITION.match(name):
+        return False
+    table = getattr(obj, "table", None)
+    if type_ == "index" and table is not None and _PARTITION.match(table.name):
+        return False
+    return True
+
+
+def drift(engine: Engine) -> list:
+    """Differences between the models and the migrated database (empty when ``alembic check`` passes)."""
+    from .models import metadata
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": include_object,
+                "target_metadata": metadata,
+            },
+        )
+        return compare_metadata(ctx, metadata)

@@ -1,0 +1,306 @@
+"""The schema: SQLAlchemy 2 models of the spec's seven tables plus the star-history extension.
+
+These models are the one definition of tables, columns, constraints and indexes; Alembic autogenerate reads
+them (``alembic check`` must stay clean). What a model cannot express (functions, triggers, the materialized
+view, row-level security, partitions, extensions) lives in :mod:`gitinsight_analytics.objects` and is applied
+by migrations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, TIMESTAMP, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "metadata",
+    "User",
+    "Repository",
+    "Insight",
+    "AnalysisJob",
+    "UserRepositoryFollow",
+    "ApiKey",
+    "AuditLog",
+    "RepositorySnapshot",
+    "SUBSCRIPTION_TIERS",
+    "ANALYSIS_STATUSES",
+    "JOB_STATUSES",
+]
+
+#: Constraint names as PostgreSQL itself would pick them for the spec's unnamed constraints.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+SUBSCRIPTION_TIERS = ("free", "premium", "enterprise")
+ANALYSIS_STATUSES = ("pending", "in_progress", "completed", "failed")
+JOB_STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled")
+
+TZ = TIMESTAMP(timezone=True)
+NOW = text("now()")
+EMPTY_JSONB = text("'{}'::jsonb")
+EMPTY_TEXT_ARRAY = text("'{}'::text[]")
+GEN_UUID = text("gen_random_uuid()")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=GEN_UUID)
+    github_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    username: Mapped[str] = mapped_column(String(255), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(String(255))
+    bio: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(255))
+    company: Mapped[str | None] = mapped_column(String(255))
+    subscription_tier: Mapped[str | None] = mapped_column(String(20), server_default=text("'free'"))
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    last_login: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        CheckConstraint(_in("subscription_tier", SUBSCRIPTION_TIERS), name="subscription_tier"),
+        Index("idx_users_github_id", "github_id"),
+        Index("idx_users_username", "username"),
+        Index("idx_users_email", "email"),
+        Index("idx_users_subscription", "subscription_tier"),
+    )
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=GEN_UUID)
+    github_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    full_name: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    clone_url: Mapped[str] = mapped_column(Text, nullable=False)
+    language: Mapped[str | None] = mapped_column(String(50))
+    stars: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    forks: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    watchers: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    size: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    last_analyzed: Mapped[dt.datetime | None] = mapped_column(TZ)
+    analysis_status: Mapped[str | None] = mapped_column(String(20), server_default=text("'pending'"))
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSONB, server_default=EMPTY_JSONB)
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint(_in("analysis_status", ANALYSIS_STATUSES), name="analysis_status"),
+        Index("idx_repositories_github_id", "github_id"),
+        Index("idx_repositories_full_name", "full_name"),
+        Index("idx_repositories_owner_id", "owner_id"),
+        Index("idx_repositories_language", "language"),
+        Index("idx_repositories_stars", text("stars DESC")),
+        Index("idx_repositories_analysis_status", "analysis_status"),
+        Index("idx_repositories_last_analyzed", "last_analyzed"),
+        Index("idx_repositories_settings", "settings", postgresql_using="gin"),
+        Index("idx_repositories_language_stars", "language", text("stars DESC")),
+        Index("idx_repositories_owner_status", "owner_id", "analysis_status"),
+        # Extension (issue 4): trigram indexes serve the search's ILIKE '%term%' on name and description.
+        Index("idx_repositories_name_trgm", "name", postgresql_using="gin",
+              postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("idx_repositories_description_trgm", "description", postgresql_using="gin",
+              postgresql_ops={"description": "gin_trgm_ops"}),
+    )
+
+
+class Insight(Base):
+    __tablename__ = "insights"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=GEN_UUID)
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    )
+    type: Mapped[str] = mapped_column(String(50), nullable=False)
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    confidence_score: Mapped[Decimal] = mapped_column(Numeric(3, 2), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String(50))
+    tags: Mapped[list[str] | None] = mapped_column(ARRAY(Text), server_default=EMPTY_TEXT_ARRAY)
+    generated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("confidence_score >= 0 AND confidence_score <= 1", name="confidence_score"),
+        Index("idx_insights_repository_id", "repository_id"),
+        Index("idx_insights_type", "type"),
+        Index("idx_insights_confidence", text("confidence_score DESC")),
+        Index("idx_insights_generated_at", text("generated_at DESC")),
+        Index("idx_insights_tags", "tags", postgresql_using="gin"),
+        Index("idx_insights_data", "data", postgresql_using="gin"),
+        Index("idx_insights_repo_type", "repository_id", "type"),
+        Index("idx_insights_type_confidence", "type", text("confidence_score DESC")),
+    )
+
+
+class AnalysisJob(Base):
+    __tablename__ = "analysis_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=GEN_UUID)
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str | None] = mapped_column(String(20), server_default=text("'queued'"))
+    type: Mapped[str] = mapped_column(String(50), nullable=False)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONB, server_default=EMPTY_JSONB)
+    progress: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        Index("idx_analysis_jobs_repository_id", "repository_id"),
+        Index("idx_analysis_jobs_status", "status"),
+        Index("idx_analysis_jobs_type", "type"),
+        Index("idx_analysis_jobs_created_at", text("created_at DESC")),
+        Index("idx_analysis_jobs_repo_status", "repository_id", "status"),
+        Index("idx_analysis_jobs_status_created", "status", text("created_at DESC")),
+    )
+
+
+class UserRepositoryFollow(Base):
+    __tablename__ = "user_repository_follows"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"))
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("repositories.id", ondelete="CASCADE")
+    )
+    followed_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    notification_settings: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB, server_default=text("""'{"email": true, "push": false}'::jsonb""")
+    )
+
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "repository_id"),
+        Index("idx_user_repo_follows_user_id", "user_id"),
+        Index("idx_user_repo_follows_repository_id", "repository_id"),
+        Index("idx_user_repo_follows_followed_at", text("followed_at DESC")),
+    )
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=GEN_UUID)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    permissions: Mapped[list[str] | None] = mapped_column(ARRAY(Text), server_default=EMPTY_TEXT_ARRAY)
+    rate_limit: Mapped[int | None] = mapped_column(Integer, server_default=text("1000"))
+    last_used: Mapped[dt.datetime | None] = mapped_column(TZ)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    is_active: Mapped[bool | None] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    # The spec adds this column in its "Data Encryption" section; we always create it (pgcrypto or not).
+    encrypted_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("idx_api_keys_user_id", "user_id"),
+        Index("idx_api_keys_key_hash", "key_hash"),
+        Index("idx_api_keys_is_active", "is_active"),
+        Index("idx_api_keys_expires_at", "expires_at"),
+    )
+
+
+class AuditLog(Base):
+    """Range-partitioned by month on ``created_at``; partitions are made by migrations and maintenance."""
+
+    __tablename__ = "audit_logs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, server_default=GEN_UUID)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB, server_default=EMPTY_JSONB)
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    # NOT NULL and part of the primary key: PostgreSQL requires the partition key in every unique constraint.
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=NOW, nullable=False)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("id", "created_at"),
+        Index("idx_audit_logs_user_id", "user_id"),
+        Index("idx_audit_logs_action", "action"),
+        Index("idx_audit_logs_resource", "resource_type", "resource_id"),
+        Index("idx_audit_logs_created_at", text("created_at DESC")),
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+
+
+class RepositorySnapshot(Base):
+    """Extension of the spec: one row per repository and day of the imported GitHub ranking data.
+
+    Real star growth (trending by stars) is computed from it. ``full_name`` is the name seen that day, so
+    renames and transfers stay visible in the history.
+    """
+
+    __tablename__ = "repository_snapshots"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("repositories.id", ondelete="CASCADE")
+    )
+    snapshot_date: Mapped[dt.date] = mapped_column(Date)
+    full_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    stars: Mapped[int] = mapped_column(Integer, nullable=False)
+    forks: Mapped[int] = mapped_column(Integer, nullable=False)
+    open_issues: Mapped[int | None] = mapped_column(Integer)
+    best_rank: Mapped[int | None] = mapped_column(Integer)
+    lists: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=EMPTY_TEXT_ARRAY)
+    last_commit: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("repository_id", "snapshot_date"),
+        CheckConstraint("stars >= 0 AND forks >= 0", name="counts"),
+        Index("idx_repository_snapshots_date", "snapshot_date", "repository_id"),
+    )
