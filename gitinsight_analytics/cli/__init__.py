@@ -32,7 +32,7 @@ for _module_name in ("seed", "importer", "query", "report", "maintenance", "demo
 def main(argv: list[str] | None = None) -> int:
     """Entry point: package errors become one line on stderr and a non-zero exit code."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except GitInsightError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
