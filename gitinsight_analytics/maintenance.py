@@ -30,32 +30,44 @@ class RefreshResult:
     concurrently: bool
     seconds: float
     refreshed_at: dt.datetime
+    #: Every view refreshed, with its seconds (repository_stats first, then the insight aggregates of 0003).
+    views: tuple[tuple[str, float], ...] = ()
 
 
-def _is_populated(conn: Connection) -> bool:
+def _is_populated(conn: Connection, view: str = "repository_stats") -> bool:
     return bool(
-        conn.execute(text("SELECT relispopulated FROM pg_class WHERE oid = 'repository_stats'::regclass")).scalar()
+        conn.execute(text("SELECT relispopulated FROM pg_class WHERE oid = to_regclass(:v)"), {"v": view}).scalar()
     )
 
 
 def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None) -> RefreshResult:
-    """REFRESH MATERIALIZED VIEW repository_stats: CONCURRENTLY (readers not blocked) when it is populated."""
+    """REFRESH MATERIALIZED VIEW repository_stats and the other analysis views (objects.ANALYSIS_VIEWS that
+    exist): CONCURRENTLY (readers not blocked) when ``concurrently`` is None and the view is populated."""
+    from .objects import ANALYSIS_VIEWS
+
     started = time.perf_counter()
+    timings = []
     with engine.connect() as conn:
-        if concurrently is None:
-            concurrently = _is_populated(conn)
+        present = [v for v in ANALYSIS_VIEWS
+                   if conn.execute(text("SELECT to_regclass(:v) IS NOT NULL"), {"v": v}).scalar()]
+        modes = {v: _is_populated(conn, v) if concurrently is None else concurrently for v in present}
         conn.commit()
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        keyword = " CONCURRENTLY" if concurrently else ""
-        conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} repository_stats"))
-        conn.execute(text("ANALYZE repository_stats"))
+        for view in present:  # names from a constant tuple, never from input
+            view_started = time.perf_counter()
+            keyword = " CONCURRENTLY" if modes[view] else ""
+            conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
+            conn.execute(text(f"ANALYZE {view}"))
+            timings.append((view, time.perf_counter() - view_started))
         refreshed = view_refreshed_at(conn)
-    return RefreshResult(bool(concurrently), time.perf_counter() - started, refreshed)
+    return RefreshResult(bool(modes.get("repository_stats")), time.perf_counter() - started, refreshed,
+                         tuple(timings))
 
 
 def view_refreshed_at(conn: Connection) -> dt.datetime | None:
     """When repository_stats was last refreshed (None if it holds no rows)."""
-    return conn.execute(text("SELECT max(refreshed_at) FROM repository_stats")).scalar()
+    # Every row of one refresh carries the same now(): one row is enough (max() would read the whole view).
+    return conn.execute(text("SELECT refreshed_at FROM repository_stats LIMIT 1")).scalar()
 
 
 def ensure_audit_partitions(conn: Connection, start: dt.date, end: dt.date) -> list[str]:
@@ -108,12 +120,23 @@ def backup(engine: Engine, path: Path, *, bindir: Path | None = None) -> Path:
 
 
 def restore(engine: Engine, path: Path, *, bindir: Path | None = None) -> None:
-    """pg_restore a :func:`backup` file into the (empty) database of ``engine``, in one transaction."""
+    """Replace the database's public schema by a :func:`backup` file, in one transaction.
+
+    pg_restore turns the archive into SQL and psql runs it after dropping the schema, all inside one transaction
+    (``pg_restore --clean`` cannot drop the constraints of audit_logs' partitions); on any error the database is
+    left as it was.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValidationError("path", f"{path} is not a file", "a file written by `gitinsight backup`")
     url = libpq_url(engine.url.render_as_string(hide_password=False))
-    done = subprocess.run([_pg_tool("pg_restore", bindir), "--single-transaction", "--no-owner", "--exit-on-error",
-                           "--dbname", url, str(path)], capture_output=True, text=True)
+    script = subprocess.run([_pg_tool("pg_restore", bindir), "--no-owner", "--file", "-", str(path)],
+                            capture_output=True)
+    if script.returncode != 0:
+        raise GitInsightError(f"pg_restore failed: {script.stderr.decode().strip().splitlines()[-1]}")
+    done = subprocess.run([_pg_tool("psql", bindir), "--no-psqlrc", "--quiet", "--single-transaction",
+                           "--set", "ON_ERROR_STOP=1", "--command", "DROP SCHEMA public CASCADE",
+                           "--command", "CREATE SCHEMA public", "--file", "-", url],
+                          input=script.stdout, capture_output=True)
     if done.returncode != 0:
-        raise GitInsightError(f"pg_restore failed: {done.stderr.strip().splitlines()[-1]}")
+        raise GitInsightError(f"restore failed, database unchanged: {done.stderr.decode().strip().splitlines()[-1]}")
