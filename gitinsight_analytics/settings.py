@@ -42,6 +42,8 @@ class Settings:
     reports_dir: Path = PROJECT_ROOT / "reports"
     notebooks_dir: Path = PROJECT_ROOT / "notebooks"
     report_retention_days: int = 30
+    #: Real data imported by the main job (``gitinsight demo``); missing → the import step is skipped.
+    github_ranking_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"
 
     @property
     def pgdata(self) -> Path:
@@ -92,6 +94,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timeout=_int(env, "GITINSIGHT_POOL_TIMEOUT", 30, 1, 3600),
     )
     reports = env.get("GITINSIGHT_REPORTS_DIR")
+    ranking = env.get("GITINSIGHT_GITHUB_RANKING_DIR")
     return Settings(
         home=home,
         database_url=env.get("DATABASE_URL") or None,
@@ -101,4 +104,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool=pool,
         reports_dir=Path(reports).expanduser().resolve() if reports else PROJECT_ROOT / "reports",
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
+        github_ranking_dir=Path(ranking).expanduser().resolve() if ranking else Settings.github_ranking_dir,
     )

@@ -1,0 +1,71 @@
+"""The main job: database, schema, data and every report, in the order a fresh machine needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from . import migrate
+from .db import connect
+from .settings import Settings
+
+__all__ = ["MainJobResult", "run_main_job"]
+
+
+@dataclass(frozen=True)
+class MainJobResult:
+    revision: str | None
+    seeded: bool
+    imported_files: int
+    index_html: Path | None
+
+
+def run_main_job(
+    settings: Settings,
+    *,
+    scale: str = "small",
+    seed: int = 42,
+    import_real_data: bool = True,
+    reports: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> MainJobResult:
+    """Start/connect, migrate to head, seed ``scale`` if the database is empty, import the real github-ranking
+    files (idempotent), refresh the view, render every report. Re-running it is safe and cheap."""
+    from .maintenance import refresh_repository_stats
+    from .seed import import_github_ranking, load_synthetic
+
+    engine = connect(settings)
+    echo(f"database: {engine.url.render_as_string(hide_password=True)}")
+    migrate.upgrade(engine)
+    revision = migrate.current_revision(engine)
+    echo(f"schema at revision {revision}")
+
+    with engine.connect() as conn:
+        empty = not conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM repositories)")).scalar()
+    if empty:
+        echo(f"loading the {scale} synthetic data set (seed {seed})")
+        load_synthetic(engine, scale=scale, seed=seed, progress=progress)
+    else:
+        echo("data already present: synthetic load skipped (use `gitinsight seed --replace` to reload)")
+
+    imported = 0
+    if import_real_data:
+        if settings.github_ranking_dir.is_dir():
+            echo(f"importing real data from {settings.github_ranking_dir}")
+            result = import_github_ranking(engine, [settings.github_ranking_dir], progress=progress)
+            imported = result.files_imported
+        else:
+            echo(f"no real data at {settings.github_ranking_dir}: import skipped (GITINSIGHT_GITHUB_RANKING_DIR)")
+    refresh_repository_stats(engine)
+
+    index = None
+    if reports:
+        from .reports import render_all
+
+        index = render_all(engine, reports_dir=settings.reports_dir, notebooks_dir=settings.notebooks_dir, echo=echo)
+    engine.dispose()
+    return MainJobResult(revision, empty, imported, index)
