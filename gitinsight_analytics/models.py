@@ -43,6 +43,7 @@ __all__ = [
     "ApiKey",
     "AuditLog",
     "RepositorySnapshot",
+    "GithubRankingFile",
     "SUBSCRIPTION_TIERS",
     "ANALYSIS_STATUSES",
     "JOB_STATUSES",
@@ -145,6 +146,11 @@ class Repository(Base):
               postgresql_ops={"name": "gin_trgm_ops"}),
         Index("idx_repositories_description_trgm", "description", postgresql_using="gin",
               postgresql_ops={"description": "gin_trgm_ops"}),
+        # Extension (issue 4, migration 0003): the search's ORDER BY, so a LIMIT stops early for common terms.
+        Index("idx_repositories_search_order", text("stars DESC NULLS LAST"), text("updated_at DESC NULLS LAST"),
+              "id"),
+        Index("idx_repositories_language_search_order", "language", text("stars DESC NULLS LAST"),
+              text("updated_at DESC NULLS LAST"), "id"),
     )
 
 
@@ -176,6 +182,11 @@ class Insight(Base):
         Index("idx_insights_data", "data", postgresql_using="gin"),
         Index("idx_insights_repo_type", "repository_id", "type"),
         Index("idx_insights_type_confidence", "type", text("confidence_score DESC")),
+        # Extension (issue 4, migration 0003): covering index for the per-repository aggregates.
+        Index("idx_insights_repo_type_cover", "repository_id", "type",
+              postgresql_include=["confidence_score", "generated_at"]),
+        # Extension (issue 4, migration 0003): recent insights per repository (trending) without heap reads.
+        Index("idx_insights_generated_cover", "generated_at", postgresql_include=["repository_id", "confidence_score"]),
     )
 
 
@@ -205,6 +216,9 @@ class AnalysisJob(Base):
         Index("idx_analysis_jobs_created_at", text("created_at DESC")),
         Index("idx_analysis_jobs_repo_status", "repository_id", "status"),
         Index("idx_analysis_jobs_status_created", "status", text("created_at DESC")),
+        # Extension (issue 4, migration 0003): a repository's latest job is the first entry of this index.
+        Index("idx_analysis_jobs_repo_created", "repository_id", text("created_at DESC NULLS LAST"), text("id DESC"),
+              postgresql_include=["status"]),
     )
 
 
@@ -225,6 +239,8 @@ class UserRepositoryFollow(Base):
         Index("idx_user_repo_follows_user_id", "user_id"),
         Index("idx_user_repo_follows_repository_id", "repository_id"),
         Index("idx_user_repo_follows_followed_at", text("followed_at DESC")),
+        # Extension (issue 4, migration 0003): a user's newest follows first (dashboard pages).
+        Index("idx_user_repo_follows_user_followed", "user_id", text("followed_at DESC NULLS LAST")),
     )
 
 
@@ -304,3 +320,19 @@ class RepositorySnapshot(Base):
         CheckConstraint("stars >= 0 AND forks >= 0", name="counts"),
         Index("idx_repository_snapshots_date", "snapshot_date", "repository_id"),
     )
+
+
+class GithubRankingFile(Base):
+    """Extension of the spec: one row per imported GitHub ranking file (its date, name and SHA-256).
+
+    Re-importing a file with the same date and content is skipped; different content for an imported date is
+    refused. ``imported_at`` is audit only: the data's date is ``snapshot_date``, taken from the file name.
+    """
+
+    __tablename__ = "github_ranking_files"
+
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    file_name: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    imported_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)

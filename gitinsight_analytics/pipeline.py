@@ -57,7 +57,8 @@ def run_main_job(
         if settings.github_ranking_dir.is_dir():
             echo(f"importing real data from {settings.github_ranking_dir}")
             result = import_github_ranking(engine, [settings.github_ranking_dir], progress=progress)
-            imported = result.files_imported
+            echo(result.describe())
+            imported = result.files_read
         else:
             echo(f"no real data at {settings.github_ranking_dir}: import skipped (GITINSIGHT_GITHUB_RANKING_DIR)")
     refresh_repository_stats(engine)

@@ -181,6 +181,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('repository_id', 'snapshot_date', name=op.f('repository_snapshots_pkey'))
     )
     op.create_index('idx_repository_snapshots_date', 'repository_snapshots', ['snapshot_date', 'repository_id'], unique=False)
+    op.create_table('github_ranking_files',
+    sa.Column('snapshot_date', sa.Date(), nullable=False),
+    sa.Column('file_name', sa.Text(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('imported_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=True),
+    sa.PrimaryKeyConstraint('snapshot_date', name=op.f('github_ranking_files_pkey'))
+    )
     op.create_table('user_repository_follows',
     sa.Column('user_id', sa.UUID(), nullable=False),
     sa.Column('repository_id', sa.UUID(), nullable=False),
@@ -202,6 +210,7 @@ def downgrade() -> None:
     op.drop_table('user_repository_follows')
     op.drop_index('idx_repository_snapshots_date', table_name='repository_snapshots')
     op.drop_table('repository_snapshots')
+    op.drop_table('github_ranking_files')
     op.drop_index('idx_insights_type_confidence', table_name='insights')
     op.drop_index('idx_insights_type', table_name='insights')
     op.drop_index('idx_insights_tags', table_name='insights', postgresql_using='gin')
