@@ -1,0 +1,333 @@
+"""Bulk loading with PostgreSQL COPY: streamed, all-or-nothing, indexes and constraints rebuilt afterwards.
+
+Generic machinery shared by the synthetic generator and the importers. A :class:`CopySource` yields ready
+COPY-text blocks for one table; :func:`bulk_load` writes every source in ONE transaction:
+
+1. lock the target tables (and the tables whose foreign keys point at them), refuse to load into data unless
+   ``replace`` (then TRUNCATE, in the same transaction), run the caller's ``prepare`` step;
+2. drop foreign keys, primary/unique constraints and secondary indexes of the targets, remembering their exact
+   definitions (``pg_get_constraintdef`` / ``pg_get_indexdef``), because building an index once over loaded
+   rows is several times faster than maintaining it row by row;
+3. COPY each source (``FREEZE`` where PostgreSQL allows it: the table was truncated in this transaction);
+4. recreate constraints and indexes from the captured text, so the schema is exactly what the migrations made
+   (``alembic check`` stays clean), ANALYZE, COMMIT; then run ``after_commit`` (e.g. refresh the view).
+
+Any failure rolls everything back: tables, indexes and constraints are as they were.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ..exceptions import DataExistsError, DataLoadError
+
+__all__ = [
+    "CopySource",
+    "DEFER_MIN_ROWS",
+    "LoadResult",
+    "SchemaObject",
+    "bulk_load",
+    "copy_escape",
+    "format_copy_rows",
+    "dependent_tables",
+    "deferrable_objects",
+]
+
+#: Below this many rows, dropping and rebuilding indexes costs more than it saves.
+DEFER_MIN_ROWS = 50_000
+
+#: One block of COPY text (rows ending in newlines; str or UTF-8 bytes) and the number of rows in it.
+Block = tuple[str | bytes, int]
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = "\\N"
+
+
+def copy_escape(value: object) -> str:
+    """One value in PostgreSQL's COPY text format (``None`` is ``\\N``; backslash, tab, newline escaped)."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value).translate(_ESCAPES)
+
+
+def format_copy_rows(rows: Iterable[Sequence[object]]) -> Block:
+    """Rows of Python values as one COPY text block (the generic, slower path for importers)."""
+    lines = ["\t".join(map(copy_escape, row)) for row in rows]
+    return ("\n".join(lines) + "\n" if lines else ""), len(lines)
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """The rows of one table: ``blocks()`` yields COPY text blocks, generated lazily (never a whole table)."""
+
+    table: str
+    columns: tuple[str, ...]
+    blocks: Callable[[], Iterator[Block]]
+    expected_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load wrote: rows per table, and where the time went (seconds per table and per phase)."""
+
+    rows: Mapping[str, int]
+    seconds: float
+    table_seconds: Mapping[str, float] = field(default_factory=dict)
+    phase_seconds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total_rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """An index or constraint dropped for the load, with the SQL that recreates it exactly."""
+
+    kind: str  # 'index', 'key' (primary/unique) or 'fkey'
+    table: str
+    name: str
+    definition: str
+
+    def drop_sql(self) -> sql.Composable:
+        if self.kind == "index":
+            return sql.SQL("DROP INDEX {}").format(sql.Identifier(self.name))
+        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(self.table), sql.Identifier(self.name)
+        )
+
+    def create_sql(self) -> sql.Composable:
+        if self.kind == "index":
+            # A partitioned table's index is reported "ON ONLY parent"; recreated that way it would not cascade
+            # to the partitions (and stay invalid), so create it on the whole tree.
+            return sql.SQL(re.sub(r" ON ONLY ", " ON ", self.definition, count=1))  # noqa: S608 - catalog text
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+            sql.Identifier(self.table), sql.Identifier(self.name)
+        ) + sql.SQL(self.definition)
+
+
+_DEPENDENTS = text(
+    """
+    WITH RECURSIVE dep(oid) AS (
+        SELECT c.oid FROM pg_class c
+        WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(:tables)
+        UNION
+        SELECT con.conrelid FROM pg_constraint con JOIN dep ON con.confrelid = dep.oid
+        WHERE con.contype = 'f' AND con.conparentid = 0
+    )
+    SELECT c.relname FROM dep JOIN pg_class c ON c.oid = dep.oid WHERE NOT c.relispartition ORDER BY c.relname
+    """
+)
+
+_CONSTRAINTS = text(
+    """
+    SELECT CASE con.contype WHEN 'f' THEN 'fkey' ELSE 'key' END, t.relname, con.conname,
+           pg_get_constraintdef(con.oid)
+    FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid
+    LEFT JOIN pg_class r ON r.oid = con.confrelid
+    WHERE con.conparentid = 0 AND t.relnamespace = current_schema()::regnamespace
+      AND ((con.contype IN ('p', 'u') AND t.relname = ANY(:tables))
+        OR (con.contype = 'f' AND (t.relname = ANY(:tables) OR r.relname = ANY(:tables))))
+    ORDER BY t.relname, con.conname
+    """
+)
+
+_INDEXES = text(
+    """
+    SELECT 'index', t.relname, ic.relname, pg_get_indexdef(i.indexrelid)
+    FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+    WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(:tables)
+      AND NOT ic.relispartition
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint con
+                      WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+                        AND con.contype IN ('p', 'u', 'x'))
+    ORDER BY t.relname, ic.relname
+    """
+)
+
+
+def dependent_tables(conn: Connection, tables: Sequence[str]) -> list[str]:
+    """``tables`` plus every table whose foreign keys (transitively) reference them: what TRUNCATE must cover."""
+    return list(conn.execute(_DEPENDENTS, {"tables": list(tables)}).scalars())
+
+
+def deferrable_objects(conn: Connection, tables: Sequence[str], *, constraints: bool = True) -> list[SchemaObject]:
+    """Secondary indexes of ``tables`` and (if ``constraints``) their keys and the foreign keys touching them.
+
+    Ordered for dropping: foreign keys, then indexes, then primary/unique keys (recreate in reverse).
+    """
+    objects = [SchemaObject(*row) for row in conn.execute(_INDEXES, {"tables": list(tables)})]
+    if constraints:
+        found = [SchemaObject(*row) for row in conn.execute(_CONSTRAINTS, {"tables": list(tables)})]
+        objects = [o for o in found if o.kind == "fkey"] + objects + [o for o in found if o.kind == "key"]
+    return objects
+
+
+def _partitioned(conn: Connection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            text("SELECT relkind = 'p' FROM pg_class "
+                 "WHERE relname = :t AND relnamespace = current_schema()::regnamespace"),
+            {"t": table},
+        ).scalar()
+    )
+
+
+def _non_empty(conn: Connection, tables: Sequence[str]) -> list[str]:
+    found = []
+    for table in tables:
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
+        if conn.exec_driver_sql(query.as_string(conn.connection.driver_connection)).scalar():
+            found.append(table)
+    return found
+
+
+def _execute(conn: Connection, statement: sql.Composable) -> None:
+    conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
+
+
+def _progress_bar(total: int | None, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a no-op
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rows", unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
+
+
+def bulk_load(
+    engine: Engine,
+    sources: Sequence[CopySource],
+    *,
+    replace: bool = False,
+    progress: bool = True,
+    prepare: Callable[[Connection], None] | None = None,
+    after_commit: Callable[[Engine], None] | None = None,
+    defer_indexes: bool | None = None,
+    defer_constraints: bool = True,
+    maintenance_work_mem: str = "1GB",
+    description: str = "loading",
+) -> LoadResult:
+    """COPY ``sources`` into their tables in one transaction (see the module docstring for the steps).
+
+    ``defer_indexes`` (default: when at least :data:`DEFER_MIN_ROWS` rows are expected) drops and rebuilds the
+    targets' indexes, and with ``defer_constraints`` also their keys and foreign keys. Raises
+    :class:`DataExistsError` if a target (or a table referencing one) holds rows and ``replace`` is
+    false; :class:`DataLoadError` if a block is rejected. Either way nothing is written.
+    """
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    rows: dict[str, int] = {}
+    table_seconds: dict[str, float] = {}
+    targets = list(dict.fromkeys(s.table for s in sources))
+    expected = sum(s.expected_rows or 0 for s in sources)
+    if defer_indexes is None:
+        defer_indexes = expected >= DEFER_MIN_ROWS
+    bar = None
+    mark = time.perf_counter()
+    try:
+        with engine.connect() as conn, conn.begin():
+            raw = conn.connection.driver_connection
+            covered = dependent_tables(conn, targets)
+            for table in covered:
+                _execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
+            filled = _non_empty(conn, covered)
+            if filled and not replace:
+                raise DataExistsError(
+                    f"the database already holds data in {', '.join(filled)} "
+                    "(allowed: an empty database, or replace=True / --replace to replace it)"
+                )
+            # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows.
+            _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
+            conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{_check_mem(maintenance_work_mem)}'")
+            if prepare is not None:
+                prepare(conn)
+            deferred = deferrable_objects(conn, targets, constraints=defer_constraints) if defer_indexes else []
+            for obj in deferred:
+                _execute(conn, obj.drop_sql())
+            phases["prepare"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            bar = _progress_bar(expected or None, progress, description)
+            for source in sources:
+                t0 = time.perf_counter()
+                freeze = not _partitioned(conn, source.table)
+                rows[source.table] = rows.get(source.table, 0) + _copy(raw, source, freeze, bar)
+                table_seconds[source.table] = table_seconds.get(source.table, 0.0) + time.perf_counter() - t0
+            phases["copy"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            for obj in reversed(deferred):
+                if bar is not None:
+                    bar.set_description(f"{description}: {obj.kind} {obj.name}")
+                _execute(conn, obj.create_sql())
+            phases["index"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"{description}: analyze")
+            for table in covered:
+                _execute(conn, sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            phases["analyze"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+        phases["commit"] = time.perf_counter() - mark
+        if after_commit is not None:
+            mark = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"{description}: refresh")
+            after_commit(engine)
+            phases["refresh"] = time.perf_counter() - mark
+    finally:
+        if bar is not None:
+            bar.close()
+    return LoadResult(rows, time.perf_counter() - started, table_seconds, phases)
+
+
+def _check_mem(value: str) -> str:
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB)", value):
+        from ..exceptions import ValidationError
+
+        raise ValidationError("maintenance_work_mem", f"{value!r} is not a memory size", "e.g. 256MB, 1GB")
+    return value
+
+
+def _copy(raw, source: CopySource, freeze: bool, bar) -> int:  # noqa: ANN001
+    """COPY one source; a rejected block becomes :class:`DataLoadError` naming the table."""
+    import psycopg
+
+    query = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        sql.Identifier(source.table),
+        sql.SQL(", ").join(map(sql.Identifier, source.columns)),
+        sql.SQL(" WITH (FREEZE)") if freeze else sql.SQL(""),
+    )
+    count = 0
+    if bar is not None:
+        bar.set_description(f"loading {source.table}")
+    try:
+        with raw.cursor() as cur, cur.copy(query) as copy:
+            for block, n in source.blocks():
+                copy.write(block)
+                count += n
+                if bar is not None:
+                    bar.update(n)
+    except psycopg.errors.DataError as exc:
+        raise DataLoadError(f"{source.table}: rows rejected by PostgreSQL: {_first_line(exc)}") from exc
+    except psycopg.errors.IntegrityError as exc:
+        raise DataLoadError(f"{source.table}: {_first_line(exc)}") from exc
+    return count
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
