@@ -66,6 +66,9 @@ def run_main_job(
     index = None
     if reports:
         from .reports import render_all
+        from .reports.runner import skip_slow_imports
+
+        skip_slow_imports()
 
         index = render_all(engine, reports_dir=settings.reports_dir, notebooks_dir=settings.notebooks_dir, echo=echo)
     engine.dispose()

@@ -1,0 +1,289 @@
+"""Scheduled reports: the checked-in ``schedule.yml``, what is due, a lock, and retention.
+
+``schedule.yml`` lists entries::
+
+    reports:
+      - id: trending-weekly        # unique; names the entry in the state file
+        report: trending           # a notebook in notebooks/
+        parameters: {window_days: 7}
+        every: 1h                  # 15m, 6h, 1d ...   or:  at: "06:00"  (daily, UTC)
+
+``gitinsight report due`` (cron every few minutes) runs the entries that are due, holding an exclusive
+``fcntl`` lock on ``<reports_dir>/.schedule.lock`` so that overlapping invocations cannot collide (the second
+one exits at once, saying so). When each entry last ran is kept in ``<reports_dir>/.schedule-state.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import GitInsightError, ValidationError
+from . import params as _params
+from .index import load_runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from .runner import RunResult
+
+__all__ = ["Entry", "ScheduleLocked", "load_schedule", "due_entries", "schedule_lock", "read_state",
+           "write_state", "run_due", "DueOutcome", "prune", "LOCK_NAME", "STATE_NAME"]
+
+LOCK_NAME = ".schedule.lock"
+STATE_NAME = ".schedule-state.json"
+_EVERY = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class ScheduleLocked(GitInsightError):
+    """Another ``report due`` holds the lock. Not a failure: exit code 0."""
+
+    exit_code = 0
+
+
+@dataclass
+class DueOutcome:
+    """What one ``report due`` did: the runs, the entries whose parameters failed, the runs pruned."""
+
+    results: list[RunResult] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    pruned: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid and all(r.ok for r in self.results)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One scheduled report: which notebook, with which parameters, how often."""
+
+    id: str
+    report: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    every: dt.timedelta | None = None
+    at: dt.time | None = None
+
+    def describe(self) -> str:
+        if self.every is not None:
+            minutes = int(self.every.total_seconds() // 60)
+            for size, unit in ((1440, "d"), (60, "h"), (1, "m")):
+                if minutes % size == 0:
+                    return f"every {minutes // size}{unit}"
+        return f"daily at {self.at:%H:%M} UTC"
+
+    def is_due(self, last_run: dt.datetime | None, now: dt.datetime) -> bool:
+        """Never run → due. ``every``: the interval has passed. ``at``: today's (or yesterday's) slot is newer."""
+        if last_run is None:
+            return True
+        if self.every is not None:
+            return now - last_run >= self.every
+        assert self.at is not None
+        slot = dt.datetime.combine(now.date(), self.at, tzinfo=dt.UTC)
+        if slot > now:
+            slot -= dt.timedelta(days=1)
+        return last_run < slot
+
+
+def _parse_every(value: Any, where: str) -> dt.timedelta:
+    match = _EVERY.match(str(value))
+    if not match or int(match.group(1)) == 0:
+        raise ValidationError(f"{where}.every", f"{value!r} is not an interval", "e.g. 15m, 1h, 1d")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _parse_at(value: Any, where: str) -> dt.time:
+    if isinstance(value, int):  # YAML 1.1 reads 06:00 unquoted as a sexagesimal integer (360)
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    try:
+        if not re.fullmatch(r"\d{1,2}:\d{2}", str(value)):
+            raise ValueError
+        return dt.time.fromisoformat(str(value).zfill(5))
+    except ValueError:
+        raise ValidationError(f"{where}.at", f"{value!r} is not a time of day", "HH:MM in UTC") from None
+
+
+def load_schedule(path: Path) -> list[Entry]:
+    """Parse and validate ``path`` (reports, parameters and intervals are checked; data lookups are not)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ValidationError("schedule", f"{path} does not exist", "a schedule.yml file") from None
+    except yaml.YAMLError as exc:
+        raise ValidationError("schedule", f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    items = data.get("reports") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        raise ValidationError("schedule", f"{path} has no 'reports:' list", "see docs/operations.md")
+    entries, seen = [], set()
+    for number, item in enumerate(items, 1):
+        where = f"reports[{number}]"
+        if not isinstance(item, Mapping):
+            raise ValidationError(where, "is not a mapping", "id, report, parameters, every or at")
+        unknown = set(item) - {"id", "report", "parameters", "every", "at"}
+        if unknown:
+            raise ValidationError(where, f"unknown keys {sorted(unknown)}", "id, report, parameters, every, at")
+        report = str(item.get("report", ""))
+        if report not in _params.SPECS:
+            raise ValidationError(f"{where}.report", f"unknown report {report!r}", ", ".join(sorted(_params.SPECS)))
+        entry_id = str(item.get("id") or report)
+        if entry_id in seen:
+            raise ValidationError(f"{where}.id", f"duplicate id {entry_id!r}", "unique ids")
+        seen.add(entry_id)
+        if ("every" in item) == ("at" in item):
+            raise ValidationError(where, "needs exactly one of 'every' and 'at'", "every: 1h or at: \"06:00\"")
+        parameters = dict(item.get("parameters") or {})
+        _params.validate_parameters(report, parameters)
+        entries.append(Entry(
+            id=entry_id, report=report, parameters=parameters,
+            every=_parse_every(item["every"], where) if "every" in item else None,
+            at=_parse_at(item["at"], where) if "at" in item else None,
+        ))
+    return entries
+
+
+def read_state(reports_dir: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return json.loads((Path(reports_dir) / STATE_NAME).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def write_state(reports_dir: Path, state: Mapping[str, Any]) -> None:
+    path = Path(reports_dir) / STATE_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def due_entries(entries: list[Entry], state: Mapping[str, Any], now: dt.datetime) -> list[Entry]:
+    """The entries to run at ``now`` given when each last ran (``state[id]['last_run']``, ISO UTC)."""
+    due = []
+    for entry in entries:
+        raw = (state.get(entry.id) or {}).get("last_run")
+        last = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+        if entry.is_due(last, now):
+            due.append(entry)
+    return due
+
+
+@contextlib.contextmanager
+def schedule_lock(reports_dir: Path) -> Iterator[None]:
+    """Hold the scheduler's exclusive lock or raise :class:`ScheduleLocked` at once (never waits)."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with open(reports_dir / LOCK_NAME, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ScheduleLocked(f"another `gitinsight report due` run holds the lock (pid {holder}); "
+                                 "nothing done") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prune(reports_dir: Path, *, retention_days: int, now: dt.datetime | None = None,
+          dry_run: bool = False) -> list[Path]:
+    """Delete runs that started more than ``retention_days`` ago, always keeping each report's newest run.
+
+    Runs marked ``running`` are kept unless they started over a day ago (a crashed run).
+    Returns the run directories removed (or that would be).
+    """
+    if retention_days < 1:
+        raise ValidationError("retention_days", f"{retention_days} is too small", "1 or more days")
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=retention_days)
+    newest: set[str] = set()
+    removed = []
+    for run in load_runs(reports_dir):  # newest first
+        name = str(run.get("name"))
+        if name not in newest:
+            newest.add(name)
+            continue
+        raw = str(run.get("started_at") or "")
+        try:
+            started = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        stale_running = run.get("status") == "running" and now - started > dt.timedelta(days=1)
+        if started >= cutoff or (run.get("status") == "running" and not stale_running):
+            continue
+        removed.append(run["_dir"])
+        if not dry_run:
+            shutil.rmtree(run["_dir"], ignore_errors=True)
+    return removed
+
+
+def run_due(
+    schedule_path: Path,
+    *,
+    database_url: str,
+    reports_dir: Path,
+    notebooks_dir: Path,
+    retention_days: int,
+    engine: Engine | None = None,
+    now: dt.datetime | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> DueOutcome:
+    """Under the lock: run every due entry, record it in the state file, prune old runs, rebuild the index.
+
+    Raises :class:`ScheduleLocked` when another invocation holds the lock. A parameter that fails its data
+    lookup fails that entry only (recorded as failed in the state file), not the others.
+    """
+    from .index import write_index
+    from .runner import run_report
+
+    entries = load_schedule(schedule_path)
+    outcome = DueOutcome()
+    with schedule_lock(reports_dir):
+        now = now or dt.datetime.now(dt.UTC)
+        state = read_state(reports_dir)
+        due = due_entries(entries, state, now)
+        if echo and not due:
+            echo("nothing due")
+        for entry in due:
+            stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+            try:
+                result = run_report(entry.report, entry.parameters, database_url=database_url,
+                                    reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,
+                                    trigger=f"schedule:{entry.id}", update_index=False)
+            except ValidationError as exc:
+                state[entry.id] = {"last_run": stamp, "status": "invalid", "error": str(exc)}
+                outcome.invalid.append(f"{entry.id}: {exc}")
+                if echo:
+                    echo(f"invalid   {entry.id}: {exc}")
+                continue
+            state[entry.id] = {"last_run": stamp, "status": result.status, "run_id": result.run_id}
+            outcome.results.append(result)
+            write_state(reports_dir, state)
+            if echo:
+                from .runner import describe
+
+                echo(describe(result))
+        write_state(reports_dir, state)
+        outcome.pruned = prune(reports_dir, retention_days=retention_days, now=now)
+        if echo and outcome.pruned:
+            echo(f"pruned {len(outcome.pruned)} runs older than {retention_days} days")
+        write_index(reports_dir)
+    return outcome

@@ -1,0 +1,99 @@
+"""The notebooks as stored (no outputs, one parameters cell, safe SQL) and executed by nbval against tiny data."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_output
+from sqlalchemy.engine import Engine
+
+from gitinsight_analytics.reports.params import SPECS
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+#: What each notebook's ``# NBVAL_CHECK_OUTPUT`` cell must print: invariants of the analyses, true on any data.
+EXPECTED = {
+    "getting-started": "rows matching the hostile value: 0; users table intact: True\n",
+    "trending": "score = stars + forks + 10 x insights on every row: True; both rankings sorted: True\n",
+    "repository_stats": "per-type counts add up to each repository's total: True\n",
+    "confidence": "quantiles ordered: True; shares between 0 and 1: True\n",
+    "dashboard": "each followed repository listed once: True\n",
+    "operations": "failure rates between 0 and 1: True; finished jobs never exceed jobs: True\n",
+}
+
+
+def test_every_report_has_a_notebook() -> None:
+    assert sorted(p.stem for p in PATHS) == sorted(SPECS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs (nbstripout)"
+        assert "papermill" not in cell.metadata and "execution" not in cell.metadata
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_notebook_conventions(path: Path) -> None:
+    """One parameters cell; presentation set up by the package; connect() with no URL; bound SQL only."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+    source = "\n".join(code)
+    assert "charts.setup()" in source and "engine = connect()" in source
+    assert not re.search(r"postgres(ql)?(\+\w+)?://", source), "no database URL in a notebook"
+    assert "renderers.default" not in source, "the renderer is chosen by charts.setup()"
+    assert "{{" not in source, "jupysql {{var}} is text substitution: bind :params instead"
+    assert sum("# NBVAL_CHECK_OUTPUT" in c for c in code) == 1
+    figure_cells = [c for c in code if ".show()" in c]
+    assert all(c.startswith("# NBVAL_IGNORE_OUTPUT") for c in figure_cells)
+    assert any(c.cell_type == "markdown" and c.source.startswith("# ") for c in nb.cells)
+
+
+def test_getting_started_configures_jupysql_safely() -> None:
+    nb = nbformat.read(NOTEBOOKS / "getting-started.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    named = source.index('%config SqlMagic.named_parameters = "enabled"')
+    assert named < source.index("%sql engine")
+    assert "%config SqlMagic.displaycon = False" in source
+    assert ":language" in source and ":pattern" in source and ":hostile" in source
+
+
+def _with_expected_outputs(src: Path, dest: Path) -> None:
+    """A copy of ``src`` whose check cell holds the expected output, so nbval compares against it."""
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+            cell.outputs = [new_output("stream", name="stdout", text=EXPECTED[src.stem])]
+            cell.execution_count = 1
+    nbformat.write(nb, dest)
+
+
+@pytest.mark.slow
+def test_nbval_executes_every_notebook(seeded_engine: Engine, tmp_path: Path) -> None:
+    """CI runs every notebook with nbval (--nbval-lax: errors fail; check cells must print what is expected)."""
+    for path in PATHS:
+        _with_expected_outputs(path, tmp_path / path.name)
+    env = {**os.environ, "DATABASE_URL": seeded_engine.url.render_as_string(hide_password=False),
+           "PLOOMBER_STATS_ENABLED": "false", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-kernel-name", "python3", "-p", "no:cacheprovider",
+         "-q", "--rootdir", str(tmp_path), *(p.name for p in PATHS)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    cells = sum(c.cell_type == "code" for p in PATHS for c in nbformat.read(p, as_version=4).cells)
+    assert f"{cells} passed" in done.stdout, done.stdout[-2000:]
