@@ -74,7 +74,8 @@ def check_server(engine: Engine) -> int:
             version = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one())
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise DatabaseUnreachable(f"cannot connect to {redact(str(engine.url.render_as_string(False)))}: {reason}") from None
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
     if version < MIN_SERVER_VERSION_NUM:
         raise ServerTooOld(
             f"the server runs PostgreSQL {version // 10000}.{version % 10000} (allowed: PostgreSQL 15 or newer)"

@@ -150,7 +150,8 @@ def test_spec_trigger_function_works(spec_db: tuple[Engine, dict[str, str]]) -> 
     with spec_db[0].begin() as conn:
         data = f.fan_out(conn)
         conn.execute(sa.text("UPDATE users SET updated_at = '2000-01-01' WHERE id = :u"), {"u": data.alice})
-        assert conn.execute(sa.text("SELECT updated_at FROM users WHERE id = :u"), {"u": data.alice}).scalar().year > 2000
+        updated = conn.execute(sa.text("SELECT updated_at FROM users WHERE id = :u"), {"u": data.alice}).scalar()
+    assert updated.year > 2000
 
 
 def test_spec_get_repository_stats_fails_and_ours_works(
