@@ -25,6 +25,10 @@ __all__ = [
 ]
 
 
+#: work_mem of the session refreshing the materialized views (reset afterwards: the connection is pooled).
+REFRESH_WORK_MEM = "256MB"
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     concurrently: bool
@@ -43,30 +47,42 @@ def _is_populated(conn: Connection, view: str = "repository_stats") -> bool:
 def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None) -> RefreshResult:
     """REFRESH MATERIALIZED VIEW repository_stats and the other analysis views (objects.ANALYSIS_VIEWS that
     exist): CONCURRENTLY (readers not blocked) when ``concurrently`` is None and the view is populated."""
-    from .objects import ANALYSIS_VIEWS
+    from .objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS
 
     started = time.perf_counter()
     timings = []
     with engine.connect() as conn:
         present = [v for v in ANALYSIS_VIEWS
                    if conn.execute(text("SELECT to_regclass(:v) IS NOT NULL"), {"v": v}).scalar()]
-        modes = {v: _is_populated(conn, v) if concurrently is None else concurrently for v in present}
+        # The one-row refresh marker has no unique index: always a plain (instant) refresh.
+        modes = {v: v != ANALYSIS_REFRESH_MARKER.name
+                 and (_is_populated(conn, v) if concurrently is None else concurrently) for v in present}
         conn.commit()
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for view in present:  # names from a constant tuple, never from input
-            view_started = time.perf_counter()
-            keyword = " CONCURRENTLY" if modes[view] else ""
-            conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
-            conn.execute(text(f"ANALYZE {view}"))
-            timings.append((view, time.perf_counter() - view_started))
+        # Aggregating a million insights sorts/hashes more than the default work_mem holds: spill-free here.
+        conn.execute(text(f"SET work_mem = '{REFRESH_WORK_MEM}'"))
+        try:
+            for view in present:  # names from a constant tuple, never from input
+                view_started = time.perf_counter()
+                keyword = " CONCURRENTLY" if modes[view] else ""
+                conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
+                conn.execute(text(f"ANALYZE {view}"))
+                timings.append((view, time.perf_counter() - view_started))
+        finally:
+            conn.execute(text("RESET work_mem"))
         refreshed = view_refreshed_at(conn)
     return RefreshResult(bool(modes.get("repository_stats")), time.perf_counter() - started, refreshed,
                          tuple(timings))
 
 
 def view_refreshed_at(conn: Connection) -> dt.datetime | None:
-    """When repository_stats was last refreshed (None if it holds no rows)."""
-    # Every row of one refresh carries the same now(): one row is enough (max() would read the whole view).
+    """When the analysis views were last refreshed by :func:`refresh_repository_stats` (None: never with data).
+
+    From migration 0003 on, the one-row view ``analysis_views_refreshed`` holds it; before, every row of
+    repository_stats carried it.
+    """
+    if conn.execute(text("SELECT to_regclass('analysis_views_refreshed') IS NOT NULL")).scalar():
+        return conn.execute(text("SELECT refreshed_at FROM analysis_views_refreshed")).scalar()
     return conn.execute(text("SELECT refreshed_at FROM repository_stats LIMIT 1")).scalar()
 
 

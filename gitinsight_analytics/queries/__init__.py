@@ -1,0 +1,34 @@
+"""The analyses: functions taking an engine or connection plus keyword-only, validated parameters and
+returning pandas DataFrames (int64/float64 numbers, tz-aware UTC timestamps, ``full_name`` on every row about
+a repository). Results read from a materialized view carry ``df.attrs["view_refreshed_at"]``; results with an
+as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight_analytics.exceptions.ValidationError`.
+"""
+
+from __future__ import annotations
+
+from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
+from .dashboard import user_dashboard
+from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
+from .search import search_repositories
+from .stats import data_as_of, get_repository_stats, refresh_stats, repository_stats
+from .trending import trending_by_score, trending_by_stars
+
+__all__ = [
+    "search_repositories",
+    "user_dashboard",
+    "trending_by_score",
+    "trending_by_stars",
+    "data_as_of",
+    "repository_stats",
+    "get_repository_stats",
+    "refresh_stats",
+    "confidence_distribution",
+    "model_version_comparison",
+    "low_confidence_share",
+    "tag_summary",
+    "job_throughput",
+    "job_failures",
+    "job_failure_rates",
+    "queue_backlog",
+    "job_durations",
+]

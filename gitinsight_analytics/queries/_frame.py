@@ -1,0 +1,75 @@
+"""Turning SQL results into DataFrames with proper dtypes, and running queries on an engine or connection."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["Bind", "connection", "read_frame", "to_frame", "view_refreshed_at"]
+
+Bind = Engine | Connection
+
+#: Column kinds: int (int64; never NULL: COALESCE in SQL), float (float64, NaN for NULL), ts (datetime64[us, UTC]),
+#: str, bool, and anything else kept as Python objects (dates, lists, dicts).
+
+
+@contextlib.contextmanager
+def connection(bind: Bind) -> Iterator[Connection]:
+    """A connection: the given one, or a new one from the engine (closed afterwards)."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as conn:
+        yield conn
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+_NAT = np.iinfo("int64").min
+
+
+def _column(values: list[Any], kind: str) -> Any:
+    if kind == "int":
+        return np.array(values, dtype="int64")
+    if kind == "float":
+        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+    if kind == "ts":  # tz-aware datetimes -> microseconds since the epoch -> datetime64[us, UTC]
+        micros = np.array([_NAT if v is None else (v - _EPOCH) // _MICRO for v in values], dtype="int64")
+        return pd.array(micros.view("datetime64[us]")).tz_localize("UTC")
+    if kind == "bool":
+        return np.array([bool(v) for v in values], dtype="bool")
+    if kind == "str":
+        return pd.array(values, dtype="str")
+    column = np.empty(len(values), dtype="object")  # dates, lists, dicts
+    column[:] = values
+    return column
+
+
+def to_frame(rows: list[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
+    """A DataFrame of ``rows`` whose columns get the dtype of their kind (int, float, ts, str, bool, date, obj)."""
+    data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame(
+        {name: _column(list(values), kinds.get(name, "obj")) for name, values in zip(columns, data, strict=True)},
+        columns=columns, copy=False,
+    )
+
+
+def read_frame(conn: Connection, sql: str, params: Mapping[str, Any], kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Run ``sql`` with bound ``params``; the result as :func:`to_frame`."""
+    result = conn.execute(text(sql), dict(params))
+    columns = list(result.keys())
+    return to_frame(result.fetchall(), columns, kinds)
+
+
+def view_refreshed_at(conn: Connection) -> dt.datetime | None:
+    """When the analysis views (repository_stats and the insight aggregates) were last refreshed."""
+    from ..maintenance import view_refreshed_at as refreshed_at
+
+    return refreshed_at(conn)

@@ -1,0 +1,104 @@
+"""``gitinsight query ...`` and ``gitinsight refresh`` through cli.main (the same functions as the library)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from gitinsight_analytics.cli import main
+
+from .query_data import build
+
+
+@pytest.fixture
+def cli_data(cli_env):
+    build(cli_env)
+    return cli_env
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_search_table_csv_json(cli_data, capsys):
+    code, out, _ = run(capsys, "query", "search", "--text", "busy")
+    assert code == 0 and "alice/busy" in out and "dave/oldie" in out and "full_name" in out
+    code, out, _ = run(capsys, "query", "search", "--text", "busy", "--format", "csv")
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["full_name"].tolist() == ["alice/busy", "dave/oldie"]
+    code, out, _ = run(capsys, "query", "search", "--language", "Python", "--min-stars", "10", "--limit", "1",
+                       "--offset", "1", "--format", "json")
+    rows = json.loads(out)
+    assert [r["full_name"] for r in rows] == ["alice/busy"] and isinstance(rows[0]["stars"], int)
+
+
+def test_dashboard_stats_trending(cli_data, capsys):
+    code, out, _ = run(capsys, "query", "dashboard", "--user", "alice", "--format", "json")
+    assert code == 0 and [r["full_name"] for r in json.loads(out)] == ["carol/big", "alice/busy", "bob/quiet"]
+    code, out, _ = run(capsys, "query", "stats", "--repo", "alice/busy", "--format", "json")
+    assert json.loads(out)[0]["total_insights"] == 6
+    code, out, _ = run(capsys, "query", "stats", "--repo", "alice/busy", "--view", "--format", "json")
+    assert json.loads(out)[0]["follower_count"] == 3
+    code, out, _ = run(capsys, "query", "stats", "--limit", "2")
+    assert code == 0 and "view_refreshed_at:" in out
+    code, out, _ = run(capsys, "query", "trending", "--format", "csv")
+    assert code == 0 and pd.read_csv(io.StringIO(out))["full_name"].iloc[0] == "carol/big"
+    code, out, _ = run(capsys, "query", "trending", "--by", "stars", "--window-days", "7", "--as-of", "2026-08-20",
+                       "--language", "Python", "--limit", "5", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["full_name"] == "alice/busy" and rows[0]["first_snapshot"] == "2026-08-13"
+    code, out, _ = run(capsys, "query", "trending", "--by", "stars")
+    assert "as_of: 2026-08-20" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["query", "confidence"], ["query", "confidence", "--report", "versions"],
+    ["query", "confidence", "--report", "low-share", "--freq", "month"], ["query", "confidence", "--report", "tags"],
+    ["query", "jobs"], ["query", "jobs", "--report", "failures"], ["query", "jobs", "--report", "failure-rates"],
+    ["query", "jobs", "--report", "backlog"], ["query", "jobs", "--report", "durations"],
+])
+def test_other_reports(cli_data, capsys, argv):
+    code, out, err = run(capsys, *argv, "--format", "json")
+    assert code == 0, err
+    assert isinstance(json.loads(out), list) and json.loads(out)
+
+
+@pytest.mark.parametrize("argv, parameter", [
+    (["query", "trending", "--window-days", "0"], "window_days"),
+    (["query", "trending", "--window-days", "400"], "window_days"),
+    (["query", "trending", "--as-of", "2026-02-30"], "as_of"),
+    (["query", "trending", "--language", "Klingon"], "language"),
+    (["query", "search", "--limit", "0"], "limit"), (["query", "search", "--min-stars", "-1"], "min_stars"),
+    (["query", "search", "--sort", "password"], "sort"), (["query", "dashboard", "--user", "nobody"], "username"),
+    (["query", "stats", "--repo", "no/such"], "full_name"),
+    (["query", "confidence", "--report", "low-share", "--threshold", "3"], "threshold"),
+    (["query", "jobs", "--freq", "year"], "freq"),
+])
+def test_bad_input_is_one_line_and_exit_2(cli_data, capsys, argv, parameter):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"error: {parameter}: ") and "allowed:" in err
+
+
+def test_sql_text_from_the_shell(cli_data, capsys):
+    code, out, _ = run(capsys, "query", "search", "--text", "' OR '1'='1", "--format", "json")
+    assert code == 0 and [r["full_name"] for r in json.loads(out)] == ["bob/quiet"]  # its description has it
+    code, out, _ = run(capsys, "query", "search", "--text", "' OR 1=1 --", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_refresh(cli_data, capsys):
+    code, out, _ = run(capsys, "refresh")
+    assert code == 0 and out.startswith("refreshed (concurrently)") and "repository_stats" in out
+    code, out, _ = run(capsys, "refresh", "--blocking")
+    assert code == 0 and out.startswith("refreshed (blocking)")
+
+
+def test_empty_result_table(cli_env, capsys):
+    code, out, _ = run(capsys, "query", "search", "--text", "anything")
+    assert code == 0 and out.startswith("(no rows)")
