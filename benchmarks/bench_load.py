@@ -88,7 +88,8 @@ def worker(url: str, scale: str, seed: int) -> None:
 
     result = load_synthetic(make_engine(url), scale=scale, seed=seed, progress=False)
     print(json.dumps({"rows": dict(result.rows), "seconds": result.seconds, "phases": dict(result.phase_seconds),
-                      "tables": dict(result.table_seconds), "wall_in_process": time.perf_counter() - started}))
+                      "tables": dict(result.table_seconds), "steps": dict(result.step_seconds),
+                      "wall_in_process": time.perf_counter() - started}))
 
 
 def run_loader(url: str, scale: str, seed: int) -> dict:
@@ -200,6 +201,8 @@ def report(scale: str, loader: dict, raw: dict, pandas: dict) -> dict:
         ("rows (all tables)", f"{total:,}"),
         ("loader wall: generate+load+index+analyze+refresh", f"{loader['wall_seconds']:.1f} s"),
         ("  phases", ", ".join(f"{k} {v:.1f}s" for k, v in loader["phases"].items())),
+        ("  slowest steps", ", ".join(f"{k} {v:.1f}s" for k, v in sorted(
+            loader.get("steps", {}).items(), key=lambda kv: -kv[1])[:4])),
         ("loader rows/s, COPY phase (generation included)", f"{copy_rate:,.0f}"),
         ("loader rows/s, end to end", f"{end_to_end:,.0f}"),
         ("raw COPY from files into bare tables, rows/s", f"{raw['rows_per_second']:,.0f}"),

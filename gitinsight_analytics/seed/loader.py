@@ -8,21 +8,28 @@ COPY-text blocks for one table; :func:`bulk_load` writes every source in ONE tra
 2. drop foreign keys, primary/unique constraints and secondary indexes of the targets, remembering their exact
    definitions (``pg_get_constraintdef`` / ``pg_get_indexdef``), because building an index once over loaded
    rows is several times faster than maintaining it row by row;
-3. COPY each source (``FREEZE`` where PostgreSQL allows it: the table was truncated in this transaction);
+3. COPY each source (``FREEZE`` where PostgreSQL allows it: the table was truncated in this transaction); a
+   writer thread sends each block while the caller's thread generates the next one, so that Python and the
+   server backend work in parallel (one block queued at most: memory stays bounded);
 4. recreate constraints and indexes from the captured text, so the schema is exactly what the migrations made
-   (``alembic check`` stays clean), ANALYZE, COMMIT; then run ``after_commit`` (e.g. refresh the view).
+   (``alembic check`` stays clean; each step's seconds are in :attr:`LoadResult.step_seconds` and logged at
+   DEBUG), ANALYZE, COMMIT; then run ``after_commit`` (e.g. refresh the view).
 
 Any failure rolls everything back: tables, indexes and constraints are as they were.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -39,6 +46,8 @@ __all__ = [
     "dependent_tables",
     "deferrable_objects",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Below this many rows, dropping and rebuilding indexes costs more than it saves.
 DEFER_MIN_ROWS = 50_000
@@ -83,6 +92,8 @@ class LoadResult:
     seconds: float
     table_seconds: Mapping[str, float] = field(default_factory=dict)
     phase_seconds: Mapping[str, float] = field(default_factory=dict)
+    #: Seconds of each recreated index/constraint and of each ANALYZE ("analyze <table>"), in execution order.
+    step_seconds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -231,6 +242,7 @@ def bulk_load(
     phases: dict[str, float] = {}
     rows: dict[str, int] = {}
     table_seconds: dict[str, float] = {}
+    steps: dict[str, float] = {}
     targets = list(dict.fromkeys(s.table for s in sources))
     expected = sum(s.expected_rows or 0 for s in sources)
     if defer_indexes is None:
@@ -272,14 +284,19 @@ def bulk_load(
             for obj in reversed(deferred):
                 if bar is not None:
                     bar.set_description(f"{description}: {obj.kind} {obj.name}")
+                t0 = time.perf_counter()
                 _execute(conn, obj.create_sql())
+                steps[f"{obj.kind} {obj.name}"] = time.perf_counter() - t0
+                log.debug("recreated %s %s in %.2f s", obj.kind, obj.name, steps[f"{obj.kind} {obj.name}"])
             phases["index"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
             if bar is not None:
                 bar.set_description(f"{description}: analyze")
             for table in covered:
+                t0 = time.perf_counter()
                 _execute(conn, sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+                steps[f"analyze {table}"] = time.perf_counter() - t0
             phases["analyze"] = time.perf_counter() - mark
             mark = time.perf_counter()
         phases["commit"] = time.perf_counter() - mark
@@ -292,7 +309,7 @@ def bulk_load(
     finally:
         if bar is not None:
             bar.close()
-    return LoadResult(rows, time.perf_counter() - started, table_seconds, phases)
+    return LoadResult(rows, time.perf_counter() - started, table_seconds, phases, steps)
 
 
 def _check_mem(value: str) -> str:
@@ -301,6 +318,47 @@ def _check_mem(value: str) -> str:
 
         raise ValidationError("maintenance_work_mem", f"{value!r} is not a memory size", "e.g. 256MB, 1GB")
     return value
+
+
+class _ThreadedWriter(LibpqWriter):
+    """COPY writer that sends blocks from a worker thread, so that the caller generates the next block while the
+    server parses this one (on two cores: Python on one, the server backend on the other).
+
+    At most ``pending`` blocks wait in the queue (bounded memory); an error in the worker is raised by the next
+    ``write`` or by ``finish``.
+    """
+
+    def __init__(self, cursor, pending: int = 1) -> None:  # noqa: ANN001 - a psycopg Cursor
+        super().__init__(cursor)
+        self._pending: queue.Queue = queue.Queue(maxsize=pending)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            while (data := self._pending.get()) is not None:
+                super().write(data)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc
+            while self._pending.get() is not None:  # keep draining, or write() would block forever
+                pass
+
+    def write(self, data) -> None:  # noqa: ANN001 - a Buffer
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
+            self._thread.start()
+        if self._error is not None:
+            raise self._error
+        self._pending.put(data)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._thread is not None:
+            self._pending.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        super().finish(exc)
 
 
 def _copy(raw, source: CopySource, freeze: bool, bar) -> int:  # noqa: ANN001
@@ -316,7 +374,7 @@ def _copy(raw, source: CopySource, freeze: bool, bar) -> int:  # noqa: ANN001
     if bar is not None:
         bar.set_description(f"loading {source.table}")
     try:
-        with raw.cursor() as cur, cur.copy(query) as copy:
+        with raw.cursor() as cur, cur.copy(query, writer=_ThreadedWriter(cur)) as copy:
             for block, n in source.blocks():
                 copy.write(block)
                 count += n

@@ -9,6 +9,7 @@ progress, timestamps and error message consistent with each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -39,9 +40,15 @@ def model_version_index(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     return version
 
 
+@functools.cache
+def _versions() -> np.ndarray:
+    """Every "a.b.c" that :func:`_version_text` draws, indexed by ``a * 600 + b * 20 + c`` (a table lookup)."""
+    return np.array([f"{a}.{b}.{c}" for a in range(9) for b in range(30) for c in range(20)], dtype=object)
+
+
 def _version_text(rng: np.random.Generator, n: int) -> list[str]:
-    return [f"{a}.{b}.{c}" for a, b, c in zip(rng.integers(0, 9, n).tolist(), rng.integers(0, 30, n).tolist(),
-                                                rng.integers(0, 20, n).tolist(), strict=True)]
+    major, minor, patch = rng.integers(0, 9, n), rng.integers(0, 30, n), rng.integers(0, 20, n)
+    return _versions()[major * 600 + minor * 20 + patch].tolist()
 
 
 def _payload(kind: str, rng: np.random.Generator, n: int, stars: np.ndarray, eco: list[str],
@@ -132,7 +139,7 @@ def _payload(kind: str, rng: np.random.Generator, n: int, stars: np.ndarray, eco
 
 def insights(world: World) -> Iterator[tuple[str, int]]:
     seed = world.seed
-    languages = tuple(x[0] for x in v.LANGUAGES)
+    ecosystems = np.array([v.LANGUAGE_ECOSYSTEM.get(x[0], "other") for x in v.LANGUAGES], dtype=object)
     shares = np.array([t[1] for t in _TYPES])
     for number, idx in chunks(world.sizes.insights):
         rng = rng_for(seed, INSIGHTS, number)
@@ -147,13 +154,13 @@ def insights(world: World) -> Iterator[tuple[str, int]]:
         mean = np.array([t[2] for t in _TYPES])[kind] + np.array([m[2] for m in v.MODEL_VERSIONS])[version]
         conc = np.array([m[3] for m in v.MODEL_VERSIONS])[version]
         confidence = np.clip(rng.beta(mean * conc, (1 - mean) * conc), 0, 1)
-        eco = [v.LANGUAGE_ECOSYSTEM.get(languages[x], "other") for x in world.repo_language[repo].tolist()]
+        eco = ecosystems[world.repo_language[repo]]
         payload = np.empty(n, dtype=object)
         year = generated.astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
         for k, (name, *_rest) in enumerate(_TYPES):
             rows = np.flatnonzero(kind == k)
             payload[rows] = _payload(name, rng, len(rows), world.repo_stars[repo[rows]],
-                                     [eco[i] for i in rows.tolist()], year[rows])
+                                     eco[rows].tolist(), year[rows])
         created = generated + rng.integers(1, 30, n)
         updated = np.where(rng.random(n) < 0.1, np.minimum(created + rng.integers(HOUR, 20 * DAY, n), AS_OF), created)
         yield block([
