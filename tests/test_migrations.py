@@ -114,3 +114,20 @@ def test_drift_is_detected(engine: Engine) -> None:
         conn.execute(sa.text("ALTER TABLE users ADD COLUMN shoe_size int"))
     kinds = {diff[0] if isinstance(diff, tuple) else diff[0][0] for diff in migrate.drift(engine)}
     assert {"add_index", "remove_column"} <= kinds
+
+
+def test_alembic_check_command_is_clean(engine: Engine) -> None:
+    """The `alembic check` CLI itself, through migrations/env.py reading DATABASE_URL."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gitinsight_analytics.settings import PROJECT_ROOT
+
+    env = dict(os.environ, DATABASE_URL=engine.url.render_as_string(hide_password=False))
+    alembic = Path(sys.executable).with_name("alembic")
+    done = subprocess.run([str(alembic), "check"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "No new upgrade operations detected" in done.stdout + done.stderr
