@@ -33,6 +33,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _number(value: float) -> str:
+    """Floats for people: thousands separated and no exponent for large values, two decimals for small ones."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
 def render(frame: pd.DataFrame, fmt: str) -> str:
     """The frame as a readable table, CSV or JSON (a list of objects, ISO timestamps, null for missing)."""
     if fmt == "csv":
@@ -46,7 +51,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     for column in shown.columns:
         if isinstance(shown[column].dtype, pd.DatetimeTZDtype):
             shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M")
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200, "display.float_format", "{:.4g}".format):
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200, "display.float_format", _number):
         return shown.to_string(index=False)
 
 
