@@ -118,11 +118,13 @@ def seeded_template(pg: Settings, migrated_template: str) -> str:
     return name
 
 
-def _clone(pg: Settings, template: str) -> Iterator[Engine]:
+def _scratch(pg: Settings, template: str | None = None, *, migrated: bool = False) -> Iterator[Engine]:
+    """A database of its own for one test (a clone of ``template`` or empty), dropped afterwards."""
     name = f"gi_test_{os.getpid()}_{next(_counter)}"
-    url = create_database(pg, name, template=template)
-    engine = make_engine(url, pool=SMALL_POOL)
+    engine = make_engine(create_database(pg, name, template=template), pool=SMALL_POOL)
     try:
+        if migrated:
+            migrate.upgrade(engine)
         yield engine
     finally:
         engine.dispose()
@@ -132,26 +134,19 @@ def _clone(pg: Settings, template: str) -> Iterator[Engine]:
 @pytest.fixture
 def engine(pg: Settings, migrated_template: str) -> Iterator[Engine]:
     """A fresh database at migration head, empty."""
-    yield from _clone(pg, migrated_template)
+    yield from _scratch(pg, migrated_template)
 
 
 @pytest.fixture
 def seeded_engine(pg: Settings, seeded_template: str) -> Iterator[Engine]:
     """A fresh database at head holding the tiny synthetic data set."""
-    yield from _clone(pg, seeded_template)
+    yield from _scratch(pg, seeded_template)
 
 
 @pytest.fixture
 def empty_engine(pg: Settings) -> Iterator[Engine]:
     """A fresh database with no schema at all (for migration tests)."""
-    name = f"gi_empty_{os.getpid()}_{next(_counter)}"
-    url = create_database(pg, name)
-    engine = make_engine(url, pool=SMALL_POOL)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop_database(pg, name)
+    yield from _scratch(pg)
 
 
 @pytest.fixture
@@ -175,15 +170,8 @@ def pgcrypto_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture
 def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
-    name = f"gi_crypto_{next(_counter)}"
-    url = create_database(pgcrypto_pg, name)
-    engine = make_engine(url, pool=SMALL_POOL)
-    migrate.upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop_database(pgcrypto_pg, name)
+    """A fresh database at head on the pgcrypto server."""
+    yield from _scratch(pgcrypto_pg, migrated=True)
 
 
 __all__ = ["free_port", "create_database", "drop_database", "start_cluster", "debian_bindir"]
