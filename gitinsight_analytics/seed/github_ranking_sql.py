@@ -137,27 +137,25 @@ WHERE u.github_id = pg_temp.gr_github_id(seen.login)
 """
 
 
-CONFLICT_SQL = """
+# The newest day of every repository the import is about to create (no repository_id yet).
+_NEW_REPOSITORIES = """
 WITH newest AS (
     SELECT DISTINCT ON (km.group_key) km.group_key AS grp, d.*
     FROM gr_days d JOIN gr_keymap km ON km.key = d.key
     WHERE km.repository_id IS NULL
     ORDER BY km.group_key, d.snapshot_date DESC, d.stars DESC
 )
+"""
+
+CONFLICT_SQL = _NEW_REPOSITORIES + """
 SELECT n.full_name
 FROM newest n
 WHERE EXISTS (SELECT 1 FROM repositories r WHERE r.full_name = n.full_name)
    OR EXISTS (SELECT 1 FROM repositories r WHERE r.github_id = pg_temp.gr_github_id(n.grp))
 LIMIT 1
-"""
+"""  # noqa: S608 - two constant SQL fragments, no input
 
-REPOS_INSERT_SQL = """
-WITH newest AS (
-    SELECT DISTINCT ON (km.group_key) km.group_key AS grp, d.*
-    FROM gr_days d JOIN gr_keymap km ON km.key = d.key
-    WHERE km.repository_id IS NULL
-    ORDER BY km.group_key, d.snapshot_date DESC, d.stars DESC
-)
+REPOS_INSERT_SQL = _NEW_REPOSITORIES + """
 INSERT INTO repositories (github_id, name, full_name, description, url, clone_url, language, stars, forks,
                           owner_id)
 SELECT pg_temp.gr_github_id(n.grp), split_part(n.full_name, '/', 2), n.full_name, n.description, n.url,
