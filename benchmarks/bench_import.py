@@ -1,6 +1,6 @@
 """Benchmark of the GitHub ranking import (target: all files in <= 20 s on the 2-core machine).
 
-    .venv/bin/python benchmarks/bench_import.py [--data ../shared/data/github-ranking] [--runs 1]
+    .venv/bin/python -m benchmarks.bench_import [--data ../shared/data/github-ranking] [--runs 1]
 
 Uses the configured server (DATABASE_URL, else the embedded one of GITINSIGHT_HOME) but its own scratch
 databases, created from nothing, migrated, and dropped afterwards. Cases: the full import into an empty database;
@@ -18,13 +18,11 @@ import platform
 import time
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import migrate
-from gitinsight_analytics.db import libpq_url, make_engine, resolve_url
+from benchmarks._support import drop_database, recreate_database
+from gitinsight_analytics.db import make_engine, resolve_url
 from gitinsight_analytics.seed.github_ranking import import_github_ranking
 from gitinsight_analytics.settings import PROJECT_ROOT, PoolSettings, load_settings
 
@@ -38,24 +36,19 @@ class Scratch:
     """A freshly migrated database on the configured server, dropped on exit."""
 
     def __init__(self, base_url: str, name: str) -> None:
-        self.admin = libpq_url(make_url(base_url).set(database="postgres").render_as_string(hide_password=False))
+        self.base_url = base_url
         self.name = name
-        self.url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
         self.engine: Engine | None = None
 
     def __enter__(self) -> Engine:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.engine = make_engine(self.url, pool=PoolSettings(size=2, max_overflow=2))
-        migrate.upgrade(self.engine)
+        url = recreate_database(self.base_url, self.name)
+        self.engine = make_engine(url, pool=PoolSettings(size=2, max_overflow=2))
         return self.engine
 
     def __exit__(self, *exc: object) -> None:
         if self.engine is not None:
             self.engine.dispose()
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+        drop_database(self.base_url, self.name)
 
 
 def _timed(engine: Engine, paths: list[Path]) -> dict[str, object]:

@@ -33,6 +33,9 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from benchmarks._support import drop_database, recreate_database, throwaway_server
+from gitinsight_analytics import server
+
 __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,43 +44,11 @@ TARGETS = {"wall_seconds_medium": 60.0, "vs_raw_copy": 0.7, "vs_to_sql": 10.0, "
 
 
 def _server(home: Path) -> tuple[str, object | None]:
-    """(libpq URL of the server's admin database, settings to stop it with or None)."""
-    from gitinsight_analytics import server
-    from gitinsight_analytics.db import libpq_url
-    from gitinsight_analytics.settings import load_settings
-
+    """(URL of the server to use, settings to stop it with or None): DATABASE_URL's, else a throwaway one."""
     if os.environ.get("DATABASE_URL"):
-        return libpq_url(os.environ["DATABASE_URL"]), None
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = load_settings({"GITINSIGHT_HOME": str(home), "GITINSIGHT_PG_PORT": str(port)})
-    server.start(settings)
-    return server.server_url(settings, database="postgres"), settings
-
-
-def _database(admin_url: str, name: str) -> str:
-    """A fresh, migrated database ``name`` on the server; returns its libpq URL."""
-    from sqlalchemy.engine import make_url
-
-    from gitinsight_analytics import migrate
-    from gitinsight_analytics.db import make_engine
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
-
-
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        return os.environ["DATABASE_URL"], None
+    settings = throwaway_server(home)
+    return server.server_url(settings), settings
 
 
 def worker(url: str, scale: str, seed: int) -> None:
@@ -237,13 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         names = ("gi_bench_loader", "gi_bench_raw")
         try:
             print(f"loader: {args.scale} scale, seed {args.seed} ...", flush=True)
-            loader = run_loader(_database(admin, names[0]), args.scale, args.seed)
-            _drop(admin, names[0])
+            loader = run_loader(recreate_database(admin, names[0]), args.scale, args.seed)
+            drop_database(admin, names[0])
             raw, pandas = {"rows_per_second": float("nan")}, {"rows_per_second": float("nan"), "rows": 0}
             if not args.skip_raw:
                 print("writing the same rows to files ...", flush=True)
                 files = write_files(folder, args.scale, args.seed)
-                url = _database(admin, names[1])
+                url = recreate_database(admin, names[1])
                 print("raw COPY ...", flush=True)
                 raw = raw_copy(url, files)
                 print("to_sql ...", flush=True)
@@ -251,10 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             result = report(args.scale, loader, raw, pandas)
         finally:
             for name in names:
-                _drop(admin, name)
+                drop_database(admin, name)
             if settings is not None:
-                from gitinsight_analytics import server
-
                 server.stop(settings)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"load-{args.scale}.json"

@@ -25,15 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql as psql
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 
+from benchmarks._support import recreate_database, throwaway_server
 from gitinsight_analytics import migrate, queries, server
-from gitinsight_analytics.db import libpq_url, make_engine
+from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.queries import dashboard, search, trending
-from gitinsight_analytics.settings import PROJECT_ROOT, PoolSettings, load_settings
+from gitinsight_analytics.settings import PROJECT_ROOT, PoolSettings
 
 __all__ = ["main", "SPEC_SEARCH", "SPEC_DASHBOARD", "SPEC_TRENDING", "SPEC_STATS_FUNCTION"]
 
@@ -117,22 +116,6 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _scratch(base_url: str, name: str) -> str:
-    admin = libpq_url(make_url(base_url).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psql.Identifier(name)))
-        conn.execute(psql.SQL("CREATE DATABASE {}").format(psql.Identifier(name)))
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
 def load(engine: Engine, scale: str) -> dict[str, float]:
@@ -296,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     home = None
     settings = None
     if args.database_url:
-        url = args.database_url if args.reuse else _scratch(args.database_url, f"gi_bench_queries_{args.scale}")
+        url = (args.database_url if args.reuse
+               else recreate_database(args.database_url, f"gi_bench_queries_{args.scale}", migrated=False))
     else:
         home = tempfile.TemporaryDirectory(prefix="gi-bench-queries-")
-        settings = load_settings({"GITINSIGHT_HOME": home.name, "GITINSIGHT_PG_PORT": str(_free_port())})
-        server.start(settings)
-        url = _scratch(server.server_url(settings), f"gi_bench_queries_{args.scale}")
+        settings = throwaway_server(Path(home.name))
+        url = recreate_database(server.server_url(settings), f"gi_bench_queries_{args.scale}", migrated=False)
     engine = make_engine(url, pool=PoolSettings(size=2, max_overflow=2))
     try:
         loading = {} if args.reuse else load(engine, args.scale)

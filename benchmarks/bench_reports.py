@@ -1,7 +1,7 @@
 """Report run times: each report alone (``report run``) and all of them (``report all``), at a given scale.
 
-    .venv/bin/python benchmarks/bench_reports.py --scale small      # fresh database, synthetic small data
-    .venv/bin/python benchmarks/bench_reports.py                    # the configured database as it is
+    .venv/bin/python -m benchmarks.bench_reports --scale small      # fresh database, synthetic small data
+    .venv/bin/python -m benchmarks.bench_reports                    # the configured database as it is
 
 With ``--scale``, a database ``gi_bench_reports_<scale>`` is (re)created on the embedded server of
 ``$GITINSIGHT_HOME``, migrated and loaded with the synthetic data (seed 42). Reports are written to a temporary
@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import nbformat
-import psycopg
-from psycopg import sql
 
-from gitinsight_analytics import load_settings, make_engine, migrate, server
+from benchmarks._support import recreate_database
+from gitinsight_analytics import load_settings, make_engine, server
 from gitinsight_analytics.reports.runner import render_all, report_names, run_report, skip_slow_imports
 from gitinsight_analytics.settings import PROJECT_ROOT
 
@@ -37,13 +36,8 @@ def _fresh_database(scale: str) -> str:
     if settings.database_url:
         sys.exit("--scale creates a database on the embedded server: unset DATABASE_URL")
     server.start(settings)
-    name = f"gi_bench_reports_{scale}"
-    with psycopg.connect(server.server_url(settings, database="postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = server.server_url(settings, database=name)
+    url = recreate_database(server.server_url(settings), f"gi_bench_reports_{scale}")
     engine = make_engine(url)
-    migrate.upgrade(engine)
     started = time.perf_counter()
     load_synthetic(engine, scale=scale, seed=42, progress=False)
     print(f"loaded scale {scale} in {time.perf_counter() - started:.1f} s")
