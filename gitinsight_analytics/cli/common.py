@@ -1,13 +1,23 @@
-"""What the command modules share: settings and engine from the environment."""
+"""What the command modules share: settings and engine from the environment, and the audit decorator."""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import audit
 from ..db import connect
+from ..exceptions import GitInsightError
 from ..settings import Settings, load_settings
 
-__all__ = ["settings", "engine"]
+__all__ = ["settings", "engine", "audited", "audit_note"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def settings() -> Settings:
@@ -16,3 +26,51 @@ def settings() -> Settings:
 
 def engine(*, start: bool = True) -> Engine:
     return connect(load_settings(), start=start)
+
+
+def audit_note(**values: Any) -> None:
+    """Add to the audit row of the running command: ``resource_id=``, ``user_id=`` or any detail."""
+    click.get_current_context().find_root().meta.setdefault("gitinsight.audit", {}).update(values)
+
+
+def _write_audit(action: str, resource_type: str, params: dict[str, Any], outcome: str,
+                 error: str | None) -> None:
+    notes = dict(click.get_current_context().find_root().meta.get("gitinsight.audit", {}))
+    details: dict[str, Any] = {"outcome": outcome, "command": click.get_current_context().command_path,
+                               "options": params}
+    if error:
+        details["error"] = error
+    resource_id, user_id = notes.pop("resource_id", None), notes.pop("user_id", None)
+    details.update(notes)
+    try:
+        written = audit.record(engine(start=False), action, resource_type, resource_id=resource_id,
+                               user_id=user_id, details=details)
+    except (GitInsightError, SQLAlchemyError) as exc:
+        click.echo(f"warning: audit log not written: {str(exc).splitlines()[0]}", err=True)
+        return
+    if not written and outcome == "ok":
+        click.echo("note: the database has no audit_logs table, so this command is not on record", err=True)
+
+
+def audited(action: str, resource_type: str) -> Callable[[F], F]:
+    """Decorate a state-changing click command (below ``@click.command``): write an audit row when it ends.
+
+    The row records the options (secrets masked), the outcome (``ok`` or ``failed`` with the error) and what
+    the command added with :func:`audit_note`. A failed command's row is written after its rollback.
+    """
+
+    def wrap(callback: F) -> F:
+        @functools.wraps(callback)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = callback(*args, **kwargs)
+            except (GitInsightError, click.ClickException) as exc:
+                _write_audit(action, resource_type, kwargs, "failed", str(exc).splitlines()[0] if str(exc) else
+                             type(exc).__name__)
+                raise
+            _write_audit(action, resource_type, kwargs, "ok", None)
+            return result
+
+        return run  # type: ignore[return-value]
+
+    return wrap

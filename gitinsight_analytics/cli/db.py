@@ -57,6 +57,7 @@ def url() -> None:
 
 
 @db.command()
+@common.audited("migrate.upgrade", "schema")
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head)."""
@@ -66,6 +67,7 @@ def upgrade(revision: str) -> None:
 
 
 @db.command()
+@common.audited("migrate.downgrade", "schema")
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION (e.g. base, -1)."""

@@ -17,6 +17,7 @@ def import_group() -> None:
 
 
 @import_group.command(name="github-ranking")
+@common.audited("import.github-ranking", "database")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def github_ranking(paths: tuple[Path, ...], progress: bool) -> None:
@@ -28,6 +29,7 @@ def github_ranking(paths: tuple[Path, ...], progress: bool) -> None:
     from ..seed.github_ranking import import_github_ranking
 
     result = import_github_ranking(common.engine(), list(paths), progress=progress)
+    common.audit_note(summary=result.describe())
     click.echo(result.describe())
 
 

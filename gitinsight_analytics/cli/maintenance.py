@@ -1,9 +1,8 @@
-"""``gitinsight backup | restore | partitions``: operations on the configured database."""
+"""``gitinsight partitions``: operations on the configured database."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import click
 
@@ -11,28 +10,6 @@ from .. import maintenance
 from . import common
 
 __all__ = ["register"]
-
-
-@click.command()
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def backup(path: Path | None) -> None:
-    """Write a compressed pg_dump (custom format) to PATH (default: $GITINSIGHT_HOME/backups/...)."""
-    cfg = common.settings()
-    engine = common.engine()
-    if path is None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d_%H%M%S")
-        path = cfg.home / "backups" / f"gitinsight_full_{stamp}.dump"
-    written = maintenance.backup(engine, path, bindir=cfg.pg_bindir)
-    click.echo(f"backup written: {written} ({written.stat().st_size / 1e6:.1f} MB)")
-
-
-@click.command()
-@click.argument("path", type=click.Path(path_type=Path))
-def restore(path: Path) -> None:
-    """Restore a backup into the configured database, replacing its objects, in one transaction."""
-    cfg = common.settings()
-    maintenance.restore(common.engine(), path, bindir=cfg.pg_bindir)
-    click.echo(f"restored {path}")
 
 
 @click.command()
@@ -53,5 +30,5 @@ def partitions(months: int) -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (backup, restore, partitions):
+    for command in (partitions,):
         cli.add_command(command)

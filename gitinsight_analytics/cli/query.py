@@ -196,6 +196,7 @@ def jobs(report: str, job_type: str | None, freq: str, as_of: str | None, window
 
 
 @click.command()
+@common.audited("refresh", "materialized_view")
 @click.option("--concurrently/--blocking", default=None,
               help="default: CONCURRENTLY when the view is populated (readers are not blocked)")
 def refresh(concurrently: bool | None) -> None:

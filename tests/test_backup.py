@@ -1,4 +1,4 @@
-"""Backup and restore round trip, partition creation from the CLI."""
+"""Backup and restore round trip; a failed restore changes nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import maintenance
-from gitinsight_analytics.cli import main
+from gitinsight_analytics import backups
 from gitinsight_analytics.exceptions import ValidationError
 
 from . import factories as f
@@ -28,13 +27,13 @@ def test_backup_restore_round_trip(engine: Engine, tmp_path: Path) -> None:
         conn.execute(sa.text("INSERT INTO audit_logs (action, resource_type, created_at) "
                              "VALUES ('login', 'user', '2024-03-05')"))
     before = _counts(engine)
-    dump = maintenance.backup(engine, tmp_path / "b" / "x.dump")
+    dump = backups.backup(engine, tmp_path / "b" / "x.dump")
     assert dump.stat().st_size > 0
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM users"))
         conn.execute(sa.text("DELETE FROM audit_logs"))
     assert _counts(engine) == (0, 0, 0, 0)
-    maintenance.restore(engine, dump)
+    backups.restore(engine, dump)
     assert _counts(engine) == before
     from gitinsight_analytics import migrate
 
@@ -43,23 +42,7 @@ def test_backup_restore_round_trip(engine: Engine, tmp_path: Path) -> None:
 
 def test_restore_of_a_missing_file_is_refused(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="path: .* is not a file"):
-        maintenance.restore(engine, tmp_path / "nope.dump")
-
-
-def test_cli_backup_and_partitions(cli_env: Engine, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["backup", str(tmp_path / "x.dump")]) == 0
-    assert "backup written" in capsys.readouterr().out
-    assert main(["partitions", "--months", "6"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("audit_logs_y") >= 7 and "audit_logs_default" in out
-    assert main(["partitions", "--months", "-1"]) == 2
-
-
-def test_partition_range_is_validated(engine: Engine) -> None:
-    import datetime as dt
-
-    with engine.begin() as conn, pytest.raises(ValidationError, match="end: .* is before start"):
-        maintenance.ensure_audit_partitions(conn, dt.date(2026, 5, 1), dt.date(2026, 1, 1))
+        backups.restore(engine, tmp_path / "nope.dump")
 
 
 def test_failed_restore_changes_nothing(engine: Engine, tmp_path: Path) -> None:
@@ -67,10 +50,10 @@ def test_failed_restore_changes_nothing(engine: Engine, tmp_path: Path) -> None:
 
     with engine.begin() as conn:
         f.fan_out(conn)
-    dump = maintenance.backup(engine, tmp_path / "ok.dump")
+    dump = backups.backup(engine, tmp_path / "ok.dump")
     broken = tmp_path / "broken.dump"
     broken.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])  # truncated archive
     before = _counts(engine)
     with pytest.raises(GitInsightError, match="failed"):
-        maintenance.restore(engine, broken)
+        backups.restore(engine, broken)
     assert _counts(engine) == before
