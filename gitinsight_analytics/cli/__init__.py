@@ -19,7 +19,7 @@ def cli() -> None:
 
 cli.add_command(db_commands.db)
 
-for _module_name in ("seed", "importer", "query", "report", "maintenance", "demo"):
+for _module_name in ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "demo"):
     try:
         _module = __import__(f"{__name__}.{_module_name}", fromlist=["register"])
     except ModuleNotFoundError as _exc:  # a command module not written yet
@@ -32,7 +32,7 @@ for _module_name in ("seed", "importer", "query", "report", "maintenance", "demo
 def main(argv: list[str] | None = None) -> int:
     """Entry point: package errors become one line on stderr and a non-zero exit code."""
     try:
-        code = cli.main(args=argv, standalone_mode=False)
+        code = cli.main(args=argv, prog_name="gitinsight", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1

@@ -11,6 +11,7 @@ __all__ = ["register"]
 
 
 @click.command()
+@common.audited("demo", "database")
 @click.option("--scale", type=click.Choice(["tiny", "small", "medium", "large"]), default="small", show_default=True,
               help="Synthetic data size loaded into an empty database.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=42, show_default=True)
