@@ -1,9 +1,10 @@
-"""Operations: refreshing the materialized views and audit-log partitions."""
+"""Operations: refreshing the materialized views (audit-log partitions: :mod:`gitinsight_analytics.partitions`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -15,13 +16,13 @@ __all__ = [
     "RefreshResult",
     "refresh_repository_stats",
     "view_refreshed_at",
-    "ensure_audit_partitions",
-    "audit_partitions",
 ]
 
 
 #: work_mem of the session refreshing the materialized views (reset afterwards: the connection is pooled).
 REFRESH_WORK_MEM = "256MB"
+#: Sessions refreshing the analysis views side by side (the machine this is sized for has 2 cores).
+REFRESH_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -39,32 +40,46 @@ def _is_populated(conn: Connection, view: str = "repository_stats") -> bool:
     )
 
 
-def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None) -> RefreshResult:
+def _refresh_one(engine: Engine, view: str, concurrently: bool) -> float:
+    started = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # Aggregating a million insights sorts/hashes more than the default work_mem holds: spill-free here.
+        conn.execute(text(f"SET work_mem = '{REFRESH_WORK_MEM}'"))
+        try:  # names from a constant tuple, never from input
+            keyword = " CONCURRENTLY" if concurrently else ""
+            conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
+            conn.execute(text(f"ANALYZE {view}"))
+        finally:
+            conn.execute(text("RESET work_mem"))
+    return time.perf_counter() - started
+
+
+def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None,
+                             workers: int = REFRESH_WORKERS) -> RefreshResult:
     """REFRESH MATERIALIZED VIEW repository_stats and the other analysis views (objects.ANALYSIS_VIEWS that
-    exist): CONCURRENTLY (readers not blocked) when ``concurrently`` is None and the view is populated."""
+    exist): CONCURRENTLY (readers not blocked) when ``concurrently`` is None and the view is populated.
+
+    The views read only tables, never each other, so ``workers`` sessions refresh them side by side; the
+    refresh marker goes last, only once every view succeeded.
+    """
     from .objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS
 
+    if not 1 <= workers <= 16:
+        raise ValidationError("workers", f"{workers} is out of range", "1..16")
     started = time.perf_counter()
-    timings = []
     with engine.connect() as conn:
         present = [v for v in ANALYSIS_VIEWS
                    if conn.execute(text("SELECT to_regclass(:v) IS NOT NULL"), {"v": v}).scalar()]
         # The one-row refresh marker has no unique index: always a plain (instant) refresh.
         modes = {v: v != ANALYSIS_REFRESH_MARKER.name
                  and (_is_populated(conn, v) if concurrently is None else concurrently) for v in present}
-        conn.commit()
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        # Aggregating a million insights sorts/hashes more than the default work_mem holds: spill-free here.
-        conn.execute(text(f"SET work_mem = '{REFRESH_WORK_MEM}'"))
-        try:
-            for view in present:  # names from a constant tuple, never from input
-                view_started = time.perf_counter()
-                keyword = " CONCURRENTLY" if modes[view] else ""
-                conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
-                conn.execute(text(f"ANALYZE {view}"))
-                timings.append((view, time.perf_counter() - view_started))
-        finally:
-            conn.execute(text("RESET work_mem"))
+    views = [v for v in present if v != ANALYSIS_REFRESH_MARKER.name]
+    with ThreadPoolExecutor(max_workers=min(workers, max(len(views), 1))) as pool:
+        futures = {view: pool.submit(_refresh_one, engine, view, modes[view]) for view in views}
+    timings = [(view, future.result()) for view, future in futures.items()]  # re-raises the first failure
+    if ANALYSIS_REFRESH_MARKER.name in present:
+        timings.append((ANALYSIS_REFRESH_MARKER.name, _refresh_one(engine, ANALYSIS_REFRESH_MARKER.name, False)))
+    with engine.connect() as conn:
         refreshed = view_refreshed_at(conn)
     return RefreshResult(bool(modes.get("repository_stats")), time.perf_counter() - started, refreshed,
                          tuple(timings))
@@ -79,31 +94,3 @@ def view_refreshed_at(conn: Connection) -> dt.datetime | None:
     if conn.execute(text("SELECT to_regclass('analysis_views_refreshed') IS NOT NULL")).scalar():
         return conn.execute(text("SELECT refreshed_at FROM analysis_views_refreshed")).scalar()
     return conn.execute(text("SELECT refreshed_at FROM repository_stats LIMIT 1")).scalar()
-
-
-def ensure_audit_partitions(conn: Connection, start: dt.date, end: dt.date) -> list[str]:
-    """Create the monthly audit_logs partitions covering ``start``..``end`` (inclusive); returns their names."""
-    if end < start:
-        raise ValidationError("end", f"{end} is before start {start}", "a date on or after start")
-    if (end.year - start.year) * 12 + end.month - start.month > 240:
-        raise ValidationError("end", "more than 240 months after start", "at most 20 years of partitions")
-    names = []
-    month = start.replace(day=1)
-    while month <= end:
-        names.append(conn.execute(text("SELECT create_audit_log_partition(:m)"), {"m": month}).scalar_one())
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    return names
-
-
-def audit_partitions(conn: Connection) -> list[tuple[str, str, int]]:
-    """(partition, bounds, estimated rows) for every partition of audit_logs."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint
-            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = 'audit_logs'::regclass ORDER BY c.relname
-            """
-        )
-    )
-    return [(r[0], r[1], max(int(r[2]), 0)) for r in rows]

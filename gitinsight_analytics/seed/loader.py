@@ -13,9 +13,11 @@ COPY-text blocks for one table; :func:`bulk_load` writes every source in ONE tra
    server backend work in parallel (one block queued at most: memory stays bounded);
 4. recreate constraints and indexes from the captured text, so the schema is exactly what the migrations made
    (``alembic check`` stays clean; each step's seconds are in :attr:`LoadResult.step_seconds` and logged at
-   DEBUG), ANALYZE, COMMIT; then run ``after_commit`` (e.g. refresh the view).
+   DEBUG), COMMIT;
+5. ANALYZE the tables (in parallel sessions: statistics do not need the load's transaction, and a failed
+   ANALYZE loses no data), then run ``after_commit`` (e.g. refresh the views).
 
-Any failure rolls everything back: tables, indexes and constraints are as they were.
+Any failure up to the COMMIT rolls everything back: tables, indexes and constraints are as they were.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from psycopg import sql
@@ -51,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: Below this many rows, dropping and rebuilding indexes costs more than it saves.
 DEFER_MIN_ROWS = 50_000
+#: Sessions running ANALYZE side by side after the load (the machine this is sized for has 2 cores).
+ANALYZE_WORKERS = 2
 
 #: One block of COPY text (rows ending in newlines; str or UTF-8 bytes) and the number of rows in it.
 Block = tuple[str | bytes, int]
@@ -291,15 +296,12 @@ def bulk_load(
             phases["index"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
-            if bar is not None:
-                bar.set_description(f"{description}: analyze")
-            for table in covered:
-                t0 = time.perf_counter()
-                _execute(conn, sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-                steps[f"analyze {table}"] = time.perf_counter() - t0
-            phases["analyze"] = time.perf_counter() - mark
-            mark = time.perf_counter()
         phases["commit"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        if bar is not None:
+            bar.set_description(f"{description}: analyze")
+        steps.update(_analyze(engine, covered))
+        phases["analyze"] = time.perf_counter() - mark
         if after_commit is not None:
             mark = time.perf_counter()
             if bar is not None:
@@ -310,6 +312,20 @@ def bulk_load(
         if bar is not None:
             bar.close()
     return LoadResult(rows, time.perf_counter() - started, table_seconds, phases, steps)
+
+
+def _analyze_one(engine: Engine, table: str) -> float:
+    started = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _execute(conn, sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    return time.perf_counter() - started
+
+
+def _analyze(engine: Engine, tables: Sequence[str]) -> dict[str, float]:
+    """ANALYZE the loaded tables after the commit, in ANALYZE_WORKERS sessions side by side (seconds by step)."""
+    with ThreadPoolExecutor(max_workers=ANALYZE_WORKERS) as pool:
+        futures = {table: pool.submit(_analyze_one, engine, table) for table in tables}
+    return {f"analyze {table}": future.result() for table, future in futures.items()}
 
 
 def _check_mem(value: str) -> str:
