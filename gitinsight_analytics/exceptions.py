@@ -14,6 +14,11 @@ __all__ = [
     "ValidationError",
     "DataLoadError",
     "DataExistsError",
+    "RecoveryError",
+    "KeyRejected",
+    "LockUnavailable",
+    "RestoreNotVerified",
+    "RowSecurityError",
 ]
 
 
@@ -76,3 +81,27 @@ class DataExistsError(GitInsightError):
     """The target database already holds data and the caller did not ask to replace it."""
 
     exit_code = 2
+
+
+class RecoveryError(GitInsightError):
+    """A base backup or point-in-time recovery could not be made, or recovery did not reach its target."""
+
+
+class KeyRejected(GitInsightError):
+    """A well-formed API key that does not grant access: unknown, revoked or expired (``reason`` says which)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class LockUnavailable(GitInsightError):
+    """A lock the operation needs was not granted in time (``lock_timeout``); nothing was changed."""
+
+
+class RestoreNotVerified(GitInsightError):
+    """A backup was restored (committed) but a check afterwards failed: the data is there, not verified."""
+
+
+class RowSecurityError(GitInsightError):
+    """A block run as an application user could not keep, or would outlive, its role and user id."""

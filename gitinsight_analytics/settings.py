@@ -44,10 +44,25 @@ class Settings:
     report_retention_days: int = 30
     #: Real data imported by the main job (``gitinsight demo``); missing → the import step is skipped.
     github_ranking_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"
+    #: API-key secrets, kept outside the database (``GITINSIGHT_API_KEY_PEPPER[_FILE]``,
+    #: ``GITINSIGHT_API_KEY_ENCRYPTION_KEY[_FILE]``); None = not configured. Hidden from repr.
+    api_key_pepper: str | None = field(default=None, repr=False)
+    api_key_encryption_key: str | None = field(default=None, repr=False)
+
+    #: WAL archiving of the embedded cluster (``GITINSIGHT_WAL_ARCHIVE``); None = keep the cluster's choice.
+    wal_archive: bool | None = None
 
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+    @property
+    def wal_archive_dir(self) -> Path:
+        return self.home / "wal_archive"
+
+    @property
+    def base_backups_dir(self) -> Path:
+        return self.home / "base_backups"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -73,6 +88,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ConfigurationError(f"{name}={raw!r} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)")
+
+
+MIN_SECRET_LENGTH = 16
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """``name``, or the contents of the file ``name_FILE`` without surrounding whitespace; at least 16 characters."""
+    raw, path = env.get(name) or None, env.get(f"{name}_FILE") or None
+    if raw and path:
+        raise ConfigurationError(f"{name} and {name}_FILE are both set (allowed: one of them)")
+    if path:
+        try:
+            raw = Path(path).expanduser().read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(f"{name}_FILE={path!r} cannot be read ({exc.strerror})") from None
+    if raw is not None and len(raw) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(f"{name} is too short (allowed: at least {MIN_SECRET_LENGTH} characters, e.g. "
+                                 "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return raw
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -105,4 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reports_dir=Path(reports).expanduser().resolve() if reports else PROJECT_ROOT / "reports",
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
         github_ranking_dir=Path(ranking).expanduser().resolve() if ranking else Settings.github_ranking_dir,
+        wal_archive=_bool(env, "GITINSIGHT_WAL_ARCHIVE", False) if env.get("GITINSIGHT_WAL_ARCHIVE") else None,
+        api_key_pepper=_secret(env, "GITINSIGHT_API_KEY_PEPPER"),
+        api_key_encryption_key=_secret(env, "GITINSIGHT_API_KEY_ENCRYPTION_KEY"),
     )

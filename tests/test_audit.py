@@ -49,7 +49,9 @@ def test_each_state_changing_command_writes_one_row(cli_env: Engine, capsys: pyt
 
 
 def test_failed_load_is_on_record_while_its_rows_are_rolled_back(cli_env: Engine) -> None:
+    assert main(["db", "upgrade"]) == 0  # the trail is not data: the seed still sees an empty database
     assert main(["seed", "--scale", "tiny"]) == 0
+    assert [r["action"] for r in rows(cli_env)] == ["migrate.upgrade", "seed"]  # kept by the load
     with cli_env.connect() as conn:
         users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar()
     assert main(["seed", "--scale", "tiny", "--seed", "3"]) == 2  # database not empty, no --replace

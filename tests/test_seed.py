@@ -59,7 +59,7 @@ def test_every_table_is_filled_at_the_scale_sizes(seeded_engine: Engine) -> None
 
 
 def test_api_keys_are_stored_only_as_hashes(seeded_engine: Engine) -> None:
-    assert scalar(seeded_engine, "SELECT count(*) FROM api_keys WHERE key_hash !~ '^[0-9a-f]{64}$' "
+    assert scalar(seeded_engine, "SELECT count(*) FROM api_keys WHERE key_hash !~ '^sha256:[0-9a-f]{64}$' "
                                  "OR encrypted_key IS NOT NULL") == 0
     assert scalar(seeded_engine, "SELECT count(DISTINCT key_hash) = count(*) FROM api_keys")
 

@@ -235,13 +235,15 @@ def bulk_load(
     defer_constraints: bool = True,
     maintenance_work_mem: str = "1GB",
     description: str = "loading",
+    append_to: Sequence[str] = (),
 ) -> LoadResult:
     """COPY ``sources`` into their tables in one transaction (see the module docstring for the steps).
 
     ``defer_indexes`` (default: when at least :data:`DEFER_MIN_ROWS` rows are expected) drops and rebuilds the
     targets' indexes, and with ``defer_constraints`` also their keys and foreign keys. Raises
     :class:`DataExistsError` if a target (or a table referencing one) holds rows and ``replace`` is
-    false; :class:`DataLoadError` if a block is rejected. Either way nothing is written.
+    false (rows already in an ``append_to`` table, such as the audit trail, do not count: the load appends
+    to them); :class:`DataLoadError` if a block is rejected. Either way nothing is written.
     """
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -261,13 +263,17 @@ def bulk_load(
             for table in covered:
                 _execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
             filled = _non_empty(conn, covered)
-            if filled and not replace:
+            blocking = [table for table in filled if table not in append_to]
+            if blocking and not replace:
                 raise DataExistsError(
-                    f"the database already holds data in {', '.join(filled)} "
+                    f"the database already holds data in {', '.join(blocking)} "
                     "(allowed: an empty database, or replace=True / --replace to replace it)"
                 )
-            # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows.
-            _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
+            # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows. Rows of an
+            # ``append_to`` table are kept (no TRUNCATE at all then: the other tables reference it or it them).
+            truncate = replace or not filled
+            if truncate:
+                _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
             conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{_check_mem(maintenance_work_mem)}'")
             if prepare is not None:
                 prepare(conn)
@@ -280,7 +286,7 @@ def bulk_load(
             bar = _progress_bar(expected or None, progress, description)
             for source in sources:
                 t0 = time.perf_counter()
-                freeze = not _partitioned(conn, source.table)
+                freeze = truncate and not _partitioned(conn, source.table)
                 rows[source.table] = rows.get(source.table, 0) + _copy(raw, source, freeze, bar)
                 table_seconds[source.table] = table_seconds.get(source.table, 0.0) + time.perf_counter() - t0
             phases["copy"] = time.perf_counter() - mark

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ValidationError
-from ..maintenance import ensure_audit_partitions, refresh_repository_stats
+from ..maintenance import refresh_repository_stats
+from ..partitions import ensure_audit_partitions
 from . import synthetic_activity as activity
 from . import synthetic_rows as rows
 from .loader import CopySource, LoadResult, bulk_load
@@ -105,4 +106,5 @@ def load_synthetic(
     """
     sources = synthetic_sources(scale, seed)
     return bulk_load(engine, sources, replace=replace, progress=progress, prepare=_prepare, after_commit=_refresh,
-                     description=f"seed {scale}")
+                     description=f"seed {scale}",
+                     append_to=("audit_logs",))  # the audit trail of earlier commands is kept

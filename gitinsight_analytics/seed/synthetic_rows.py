@@ -7,13 +7,12 @@ Insights and analysis jobs are in :mod:`.synthetic_activity`.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import numpy as np
 
+from ..keytokens import format_key, hash_key
 from ..models import ANALYSIS_STATUSES, SUBSCRIPTION_TIERS
-from ..security import hash_api_key
 from . import synthetic_vocab as v
 from .synthetic_world import (
     API_KEYS,
@@ -208,14 +207,14 @@ _RATE_LIMITS = ("1000", "5000", "20000")
 
 
 def api_keys(world: World) -> Iterator[tuple[str, int]]:
-    """Keys made from the seeded generator, hashed with :func:`hash_api_key`; the plain key is never stored."""
+    """Keys made from the seeded generator, hashed with :func:`..keytokens.hash_key`; the plain key is never stored."""
     seed = world.seed
     for number, idx in chunks(world.api_keys):
         rng = rng_for(seed, API_KEYS, number)
         n = len(idx)
         owner = world.key_owner[idx]
         secret = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
-        hashes = [hash_api_key("gik_" + base64.urlsafe_b64encode(row).decode().rstrip("=")) for row in secret]
+        hashes = [hash_key(format_key(row.tobytes())) for row in secret]
         created = world.activity.sample(rng, np.maximum(world.user_created[owner], AS_OF - 700 * DAY), AS_OF - DAY)
         lifetime = np.array([90, 180, 365], dtype=np.int64)[rng.integers(3, size=n)] * DAY
         no_expiry = rng.random(n) < 0.4
