@@ -1,4 +1,5 @@
-"""Behaviour of the database objects on the real server: triggers, partitions, stats, the view, RLS, checks."""
+"""Behaviour of the database objects on the real server: triggers, partitions, stats, the view, checks (row-level
+security: test_rls.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics.maintenance import audit_partitions, ensure_audit_partitions, refresh_repository_stats
-from gitinsight_analytics.security import as_application_user
+from gitinsight_analytics.maintenance import refresh_repository_stats
+from gitinsight_analytics.partitions import audit_partitions, ensure_audit_partitions
 
 from . import factories as f
 
@@ -108,41 +109,6 @@ def test_materialized_view_counts_and_concurrent_refresh(engine: Engine) -> None
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(sa.text("REFRESH MATERIALIZED VIEW CONCURRENTLY repository_stats"))
-
-
-def _visible(conn: sa.Connection, table: str) -> set:
-    return set(conn.execute(sa.text(f"SELECT {'id' if table == 'repositories' else 'repository_id'} FROM {table}"))
-               .scalars())
-
-
-@pytest.mark.parametrize(
-    ("who", "repos"),
-    [("alice", {"busy", "quiet"}), ("bob", {"busy", "quiet", "private"}), ("nobody", set()), (None, set())],
-)
-def test_row_level_security(engine: Engine, who: str | None, repos: set[str]) -> None:
-    with engine.begin() as conn:
-        data = f.fan_out(conn)
-        names = {data.busy: "busy", data.quiet: "quiet", data.private: "private"}
-        user_id = {"alice": data.alice, "bob": data.bob, "nobody": uuid.uuid4()}.get(who or "", "")
-        with as_application_user(conn, user_id) as app:
-            seen = {names[i] for i in _visible(app, "repositories")}
-            seen_insights = {names[i] for i in _visible(app, "insights")}
-            count = app.execute(sa.text("SELECT count(*) FROM insights")).scalar()
-        total_for = conn.execute(sa.text("SELECT count(*) FROM insights WHERE repository_id = ANY(:r)"),
-                                 {"r": [k for k, v in names.items() if v in repos]}).scalar()
-        conn.rollback()
-    assert seen == repos
-    assert seen_insights == repos
-    assert count == total_for
-
-
-def test_rls_blocks_writes_to_other_users_repositories(engine: Engine) -> None:
-    with engine.begin() as conn:
-        data = f.fan_out(conn)
-        with as_application_user(conn, data.alice) as app:
-            changed = app.execute(sa.text("UPDATE repositories SET stars = 0 WHERE id = :r"), {"r": data.private})
-            assert changed.rowcount == 0
-        assert conn.execute(sa.text("SELECT stars FROM repositories WHERE id = :r"), {"r": data.private}).scalar() == 3
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def all_cmd() -> None:
 @click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path),
               default=DEFAULT_SCHEDULE, show_default=True, help="The schedule file.")
 def due_cmd(schedule_path: Path) -> None:
-    """Run the scheduled reports that are due (for cron), then prune old runs. Holds a lock."""
+    """Run the scheduled view refreshes, then the reports, that are due (for cron); prune old runs. Holds a lock."""
     from ..reports.runner import ReportFailed
     from ..reports.schedule import ScheduleLocked, load_schedule, run_due
 
@@ -87,8 +87,9 @@ def due_cmd(schedule_path: Path) -> None:
         click.echo(str(exc))
         return
     if not outcome.ok:
-        failed = [r.name for r in outcome.results if not r.ok] + outcome.invalid
-        raise ReportFailed(f"{len(failed)} scheduled reports failed: {'; '.join(failed)}")
+        failed = [f"refresh: {outcome.refresh.error}"] if outcome.refresh and not outcome.refresh.ok else []
+        failed += [r.name for r in outcome.results if not r.ok] + outcome.invalid
+        raise ReportFailed(f"{len(failed)} scheduled entries failed: {'; '.join(failed)}")
 
 
 @report.command("list")
@@ -99,7 +100,7 @@ def list_cmd(schedule_path: Path) -> None:
     from ..reports import params
     from ..reports.index import load_runs
     from ..reports.runner import report_names
-    from ..reports.schedule import load_schedule, read_state
+    from ..reports.schedule import read_schedule, read_state
 
     cfg = common.settings()
     latest: dict[str, dict] = {}
@@ -115,7 +116,11 @@ def list_cmd(schedule_path: Path) -> None:
     if schedule_path.exists():
         state = read_state(cfg.reports_dir)
         click.echo(f"schedule ({schedule_path}):")
-        for entry in load_schedule(schedule_path):
+        scheduled = read_schedule(schedule_path)
+        for refresh in scheduled.refresh:
+            last_run = (state.get(refresh.id) or {}).get("last_run", "never")
+            click.echo(f"    {refresh.id}: refresh materialized views {refresh.describe()}, last run {last_run}")
+        for entry in scheduled.reports:
             last_run = (state.get(entry.id) or {}).get("last_run", "never")
             click.echo(f"    {entry.id}: {entry.report} {entry.parameters or ''} {entry.describe()}, "
                        f"last run {last_run}")

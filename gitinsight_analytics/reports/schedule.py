@@ -1,16 +1,20 @@
-"""Scheduled reports: the checked-in ``schedule.yml``, what is due, a lock, and retention.
+"""Scheduled reports and view refreshes: the checked-in ``schedule.yml``, what is due, a lock, and retention.
 
-``schedule.yml`` lists entries::
+``schedule.yml`` has two lists, each entry with its own timing::
 
+    refresh:                       # the materialized views (all of them, CONCURRENTLY when populated)
+      - id: views-hourly           # unique across both lists; names the entry in the state file
+        every: 1h
     reports:
-      - id: trending-weekly        # unique; names the entry in the state file
+      - id: trending-weekly
         report: trending           # a notebook in notebooks/
         parameters: {window_days: 7}
         every: 1h                  # 15m, 6h, 1d ...   or:  at: "06:00"  (daily, UTC)
 
-``gitinsight report due`` (cron every few minutes) runs the entries that are due, holding an exclusive
-``fcntl`` lock on ``<reports_dir>/.schedule.lock`` so that overlapping invocations cannot collide (the second
-one exits at once, saying so). When each entry last ran is kept in ``<reports_dir>/.schedule-state.json``.
+``gitinsight report due`` (cron every few minutes) runs what is due, the refresh before the reports (so they
+read fresh views), holding an exclusive ``fcntl`` lock on ``<reports_dir>/.schedule.lock`` so that overlapping
+invocations cannot collide (the second one exits at once, saying so). When each entry last ran is kept in
+``<reports_dir>/.schedule-state.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..exceptions import GitInsightError, ValidationError
 from . import params as _params
@@ -34,15 +38,18 @@ from .index import load_runs
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from ..maintenance import RefreshResult
     from .runner import RunResult
 
-__all__ = ["Entry", "ScheduleLocked", "load_schedule", "due_entries", "schedule_lock", "read_state",
-           "write_state", "run_due", "DueOutcome", "prune", "LOCK_NAME", "STATE_NAME"]
+__all__ = ["Entry", "RefreshEntry", "Schedule", "ScheduleLocked", "load_schedule", "read_schedule", "due_entries",
+           "schedule_lock", "read_state", "write_state", "run_due", "DueOutcome", "RefreshRun", "prune",
+           "LOCK_NAME", "STATE_NAME"]
 
 LOCK_NAME = ".schedule.lock"
 STATE_NAME = ".schedule-state.json"
 _EVERY = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_E = TypeVar("_E", "Entry", "RefreshEntry")
 
 
 class ScheduleLocked(GitInsightError):
@@ -51,28 +58,46 @@ class ScheduleLocked(GitInsightError):
     exit_code = 0
 
 
+@dataclass(frozen=True)
+class RefreshRun:
+    """The refresh of the materialized views made for the refresh entries due in one ``report due``."""
+
+    entries: tuple[str, ...]
+    result: RefreshResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        """One line in the style of :func:`runner.describe`."""
+        if self.result is None:
+            return f"{'failed':<9} {'refresh':<17} {'':>7}  {self.error}"
+        views = ", ".join(name for name, _ in self.result.views)
+        mode = "concurrently" if self.result.concurrently else "blocking"
+        return f"{'succeeded':<9} {'refresh':<17} {self.result.seconds:6.1f}s  {mode}: {views}"
+
+
 @dataclass
 class DueOutcome:
-    """What one ``report due`` did: the runs, the entries whose parameters failed, the runs pruned."""
+    """What one ``report due`` did: the refresh, the runs, the entries whose parameters failed, the runs pruned."""
 
     results: list[RunResult] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     pruned: list[Path] = field(default_factory=list)
+    refresh: RefreshRun | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and all(r.ok for r in self.results)
+        return not self.invalid and all(r.ok for r in self.results) and (self.refresh is None or self.refresh.ok)
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One scheduled report: which notebook, with which parameters, how often."""
+class _Timed:
+    """The timing shared by both kinds of entry: ``every`` (an interval) or ``at`` (daily, UTC)."""
 
-    id: str
-    report: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    every: dt.timedelta | None = None
-    at: dt.time | None = None
+    every: dt.timedelta | None
+    at: dt.time | None
 
     def describe(self) -> str:
         if self.every is not None:
@@ -95,6 +120,35 @@ class Entry:
         return last_run < slot
 
 
+@dataclass(frozen=True)
+class Entry(_Timed):
+    """One scheduled report: which notebook, with which parameters, how often."""
+
+    id: str
+    report: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    every: dt.timedelta | None = None
+    at: dt.time | None = None
+
+
+@dataclass(frozen=True)
+class RefreshEntry(_Timed):
+    """One scheduled refresh of the materialized views (``refresh_repository_stats``: every analysis view,
+    CONCURRENTLY when populated, so reports can read them meanwhile)."""
+
+    id: str
+    every: dt.timedelta | None = None
+    at: dt.time | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The parsed ``schedule.yml``: refresh entries (run first) and report entries."""
+
+    reports: list[Entry] = field(default_factory=list)
+    refresh: list[RefreshEntry] = field(default_factory=list)
+
+
 def _parse_every(value: Any, where: str) -> dt.timedelta:
     match = _EVERY.match(str(value))
     if not match or int(match.group(1)) == 0:
@@ -113,8 +167,24 @@ def _parse_at(value: Any, where: str) -> dt.time:
         raise ValidationError(f"{where}.at", f"{value!r} is not a time of day", "HH:MM in UTC") from None
 
 
-def load_schedule(path: Path) -> list[Entry]:
-    """Parse and validate ``path`` (reports, parameters and intervals are checked; data lookups are not)."""
+def _timing(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    if ("every" in item) == ("at" in item):
+        raise ValidationError(where, "needs exactly one of 'every' and 'at'", "every: 1h or at: \"06:00\"")
+    return {"every": _parse_every(item["every"], where) if "every" in item else None,
+            "at": _parse_at(item["at"], where) if "at" in item else None}
+
+
+def _items(data: Mapping[str, Any], key: str, path: Path) -> list[Any]:
+    items = data.get(key)
+    if items is None:  # absent, or the key with nothing under it
+        return []
+    if not isinstance(items, list):
+        raise ValidationError(f"schedule.{key}", f"in {path} is not a list", "a list of entries")
+    return items
+
+
+def read_schedule(path: Path) -> Schedule:
+    """Parse and validate ``path``: reports, parameters, intervals and refresh entries (data lookups are not)."""
     import yaml
 
     try:
@@ -123,11 +193,25 @@ def load_schedule(path: Path) -> list[Entry]:
         raise ValidationError("schedule", f"{path} does not exist", "a schedule.yml file") from None
     except yaml.YAMLError as exc:
         raise ValidationError("schedule", f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-    items = data.get("reports") if isinstance(data, Mapping) else None
-    if not isinstance(items, list):
-        raise ValidationError("schedule", f"{path} has no 'reports:' list", "see docs/operations.md")
-    entries, seen = [], set()
-    for number, item in enumerate(items, 1):
+    unknown = set(data) - {"reports", "refresh"} if isinstance(data, Mapping) else set()
+    if unknown:
+        raise ValidationError("schedule", f"unknown top-level keys {sorted(map(str, unknown))}", "reports, refresh")
+    if not isinstance(data, Mapping) or not data:
+        raise ValidationError("schedule", f"{path} has no 'reports:' or 'refresh:' list", "see docs/operations.md")
+    schedule, seen = Schedule(), set()
+    for number, item in enumerate(_items(data, "refresh", path), 1):
+        where = f"refresh[{number}]"
+        if not isinstance(item, Mapping):
+            raise ValidationError(where, "is not a mapping", "id, every or at")
+        unknown = set(item) - {"id", "every", "at"}
+        if unknown:
+            raise ValidationError(where, f"unknown keys {sorted(unknown)}", "id, every, at")
+        entry_id = str(item.get("id") or "refresh")
+        if entry_id in seen:
+            raise ValidationError(f"{where}.id", f"duplicate id {entry_id!r}", "unique ids")
+        seen.add(entry_id)
+        schedule.refresh.append(RefreshEntry(id=entry_id, **_timing(item, where)))
+    for number, item in enumerate(_items(data, "reports", path), 1):
         where = f"reports[{number}]"
         if not isinstance(item, Mapping):
             raise ValidationError(where, "is not a mapping", "id, report, parameters, every or at")
@@ -141,16 +225,16 @@ def load_schedule(path: Path) -> list[Entry]:
         if entry_id in seen:
             raise ValidationError(f"{where}.id", f"duplicate id {entry_id!r}", "unique ids")
         seen.add(entry_id)
-        if ("every" in item) == ("at" in item):
-            raise ValidationError(where, "needs exactly one of 'every' and 'at'", "every: 1h or at: \"06:00\"")
+        timing = _timing(item, where)
         parameters = dict(item.get("parameters") or {})
         _params.validate_parameters(report, parameters)
-        entries.append(Entry(
-            id=entry_id, report=report, parameters=parameters,
-            every=_parse_every(item["every"], where) if "every" in item else None,
-            at=_parse_at(item["at"], where) if "at" in item else None,
-        ))
-    return entries
+        schedule.reports.append(Entry(id=entry_id, report=report, parameters=parameters, **timing))
+    return schedule
+
+
+def load_schedule(path: Path) -> list[Entry]:
+    """The report entries of ``path``, validated (see :func:`read_schedule`, which also has the refreshes)."""
+    return read_schedule(path).reports
 
 
 def read_state(reports_dir: Path) -> dict[str, dict[str, Any]]:
@@ -167,7 +251,7 @@ def write_state(reports_dir: Path, state: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def due_entries(entries: list[Entry], state: Mapping[str, Any], now: dt.datetime) -> list[Entry]:
+def due_entries(entries: list[_E], state: Mapping[str, Any], now: dt.datetime) -> list[_E]:
     """The entries to run at ``now`` given when each last ran (``state[id]['last_run']``, ISO UTC)."""
     due = []
     for entry in entries:
@@ -235,6 +319,34 @@ def prune(reports_dir: Path, *, retention_days: int, now: dt.datetime | None = N
     return removed
 
 
+def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url: str) -> RefreshRun:
+    """REFRESH the materialized views (CONCURRENTLY when populated); an error is kept, not raised."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..db import make_engine
+    from ..maintenance import refresh_repository_stats
+    from .runner import scrub
+
+    ids = tuple(e.id for e in entries)
+    own = make_engine(database_url) if engine is None else None
+    try:
+        return RefreshRun(ids, refresh_repository_stats(engine or own, concurrently=None))
+    except (GitInsightError, SQLAlchemyError) as exc:
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return RefreshRun(ids, error=scrub(f"{type(exc).__name__}: {first}", database_url))
+    finally:
+        if own is not None:
+            own.dispose()
+
+
+def _refresh_state(run: RefreshRun, stamp: str) -> dict[str, Any]:
+    if run.result is None:
+        return {"last_run": stamp, "kind": "refresh", "status": "failed", "error": run.error}
+    return {"last_run": stamp, "kind": "refresh", "status": "succeeded", "concurrently": run.result.concurrently,
+            "seconds": round(run.result.seconds, 3),
+            "refreshed_at": run.result.refreshed_at.isoformat() if run.result.refreshed_at else None}
+
+
 def run_due(
     schedule_path: Path,
     *,
@@ -248,22 +360,34 @@ def run_due(
 ) -> DueOutcome:
     """Under the lock: run every due entry, record it in the state file, prune old runs, rebuild the index.
 
+    Due refresh entries come first: one refresh of the materialized views serves all of them, and a failed
+    refresh is recorded (status ``failed``) without stopping the reports, which then show the older
+    ``analysis_views_refreshed`` time.
+
     Raises :class:`ScheduleLocked` when another invocation holds the lock. A parameter that fails its data
     lookup fails that entry only (recorded as failed in the state file), not the others.
     """
     from .index import write_index
     from .runner import run_report
 
-    entries = load_schedule(schedule_path)
+    schedule = read_schedule(schedule_path)
     outcome = DueOutcome()
     with schedule_lock(reports_dir):
         now = now or dt.datetime.now(dt.UTC)
+        stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         state = read_state(reports_dir)
-        due = due_entries(entries, state, now)
-        if echo and not due:
+        due_refresh = due_entries(schedule.refresh, state, now)
+        due = due_entries(schedule.reports, state, now)
+        if echo and not due and not due_refresh:
             echo("nothing due")
+        if due_refresh:
+            outcome.refresh = _refresh(due_refresh, engine=engine, database_url=database_url)
+            for entry in due_refresh:
+                state[entry.id] = _refresh_state(outcome.refresh, stamp)
+            write_state(reports_dir, state)
+            if echo:
+                echo(outcome.refresh.describe())
         for entry in due:
-            stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
             try:
                 result = run_report(entry.report, entry.parameters, database_url=database_url,
                                     reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,
