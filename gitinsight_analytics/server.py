@@ -8,6 +8,7 @@ after the CLI, a JupyterLab kernel or a papermill run exits, so they all share i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import pwd
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from . import archiving
 from .exceptions import DataDirectoryInUse, PortInUse, ServerError, ServerTooOld
 from .settings import Settings
 
@@ -41,7 +43,7 @@ SERVER_CONF = {
     "checkpoint_timeout": "'15min'",
     "max_parallel_maintenance_workers": "2",
     # Bulk loads TRUNCATE and COPY in one transaction: with minimal WAL the rows and index builds skip the WAL.
-    # Point-in-time recovery needs 'replica' (docs/operations.md); a dev workstation cluster does not.
+    # Point-in-time recovery needs 'replica': `gitinsight db start --archive` switches it (archiving.py).
     "wal_level": "minimal",
     "max_wal_senders": "0",
     "timezone": "'UTC'",
@@ -56,11 +58,18 @@ class ServerStatus:
     port: int | None = None
     pid: int | None = None
     version: str | None = None
+    #: Whether the running server archives WAL (None: stopped or not asked).
+    archiving: bool | None = None
+    #: The start restarted the server to switch archiving on or off.
+    restarted: bool = False
 
     def describe(self) -> str:
         if not self.running:
             return f"stopped (data directory {self.pgdata})"
-        return f"running: PostgreSQL {self.version}, pid {self.pid}, 127.0.0.1:{self.port}, data {self.pgdata}"
+        text = f"running: PostgreSQL {self.version}, pid {self.pid}, 127.0.0.1:{self.port}, data {self.pgdata}"
+        if self.archiving is not None:
+            text += f", WAL archiving {'on' if self.archiving else 'off'}"
+        return text
 
 
 def bindir(settings: Settings) -> Path:
@@ -90,6 +99,13 @@ def server_url(settings: Settings, port: int | None = None, database: str | None
 
 def _as_user() -> dict[str, str]:
     return {"user": SYSTEM_USER} if os.geteuid() == 0 else {}
+
+
+def _give(path: Path) -> None:
+    """As root, hand ``path`` to the server's system user (files and folders the server reads or writes)."""
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _ensure_system_user(pgdata: Path, binaries: Path) -> None:
@@ -163,7 +179,8 @@ def status(settings: Settings) -> ServerStatus:
     if found is None:
         return ServerStatus(False, settings.pgdata)
     version = (settings.pgdata / "PG_VERSION").read_text().strip()
-    return ServerStatus(True, settings.pgdata, port=found[1], pid=found[0], version=version)
+    archives = archiving.live_state(server_url(settings, found[1], "postgres"))
+    return ServerStatus(True, settings.pgdata, port=found[1], pid=found[0], version=version, archiving=archives)
 
 
 def _initdb(settings: Settings, binaries: Path) -> None:
@@ -174,7 +191,19 @@ def _initdb(settings: Settings, binaries: Path) -> None:
           "--locale=C.UTF-8", "--no-instructions"], "initdb")
     conf = "\n".join(f"{key} = {value}" for key, value in SERVER_CONF.items())
     with open(pgdata / "postgresql.conf", "a") as handle:
-        handle.write(f"\n# gitinsight\n{conf}\n")
+        handle.write(f"\n# gitinsight\n{conf}\n{archiving.INCLUDE_LINE}\n")
+
+
+def _configure_archiving(settings: Settings, binaries: Path, enabled: bool) -> None:
+    """Persist the archiving choice in the data directory (applied at the next start)."""
+    if enabled:
+        folder = settings.wal_archive_dir
+        folder.mkdir(mode=0o700, exist_ok=True)
+        _give(folder)
+        archiving.claim(folder, archiving.system_identifier(binaries, settings.pgdata))
+    conf = archiving.write_config(settings.pgdata, settings.wal_archive_dir, enabled=enabled)
+    if enabled:
+        _give(conf)
 
 
 def _create_database(settings: Settings, port: int) -> None:
@@ -187,8 +216,14 @@ def _create_database(settings: Settings, port: int) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.db_name)))
 
 
-def start(settings: Settings) -> ServerStatus:
-    """Start the embedded server (initialising its data directory the first time) and create the database."""
+def start(settings: Settings, *, archive: bool | None = None) -> ServerStatus:
+    """Start the embedded server (initialising its data directory the first time) and create the database.
+
+    ``archive`` True/False switches WAL archiving on/off (persisted in the data directory) and restarts a running
+    server whose archiving differs (fast shutdown: open sessions are disconnected). None keeps the cluster's
+    choice, or applies ``settings.wal_archive`` when the server has to be started anyway.
+    """
+    restarted = False
     binaries = bindir(settings)
     major, full = binary_version(binaries)
     if major < MIN_MAJOR:
@@ -212,6 +247,12 @@ def start(settings: Settings) -> ServerStatus:
                     f"data directory {pgdata} is owned by another running server (pid {pid}, port {port}); "
                     f"stop it with GITINSIGHT_PG_PORT={port} gitinsight db stop, or use another GITINSIGHT_HOME"
                 )
+            if archive is not None:
+                _configure_archiving(settings, binaries, archive)
+                if archiving.live_state(server_url(settings, port, "postgres")) is not archive:
+                    _run([str(binaries / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+                         "stopping PostgreSQL to switch WAL archiving")
+                    running, restarted = None, True
         else:
             if _port_taken(settings.pg_port):
                 raise PortInUse(
@@ -220,15 +261,17 @@ def start(settings: Settings) -> ServerStatus:
                 )
             if not version_file.exists():
                 _initdb(settings, binaries)
+            wanted = archive if archive is not None else settings.wal_archive
+            if wanted is not None:
+                _configure_archiving(settings, binaries, wanted)
+        if running is None:
             log = settings.home / "postgresql.log"
             log.touch()
-            if os.geteuid() == 0:
-                entry = pwd.getpwnam(SYSTEM_USER)
-                os.chown(log, entry.pw_uid, entry.pw_gid)
+            _give(log)
             _run([str(binaries / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w", "-t", "60",
                   "-o", f"-p {settings.pg_port}", "start"], f"starting PostgreSQL (log: {log})")
         _create_database(settings, settings.pg_port)
-    return status(settings)
+    return dataclasses.replace(status(settings), restarted=restarted)
 
 
 def stop(settings: Settings) -> ServerStatus:

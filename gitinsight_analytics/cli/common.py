@@ -46,7 +46,8 @@ def _write_audit(action: str, resource_type: str, params: dict[str, Any], outcom
         written = audit.record(engine(start=False), action, resource_type, resource_id=resource_id,
                                user_id=user_id, details=details)
     except (GitInsightError, SQLAlchemyError) as exc:
-        click.echo(f"warning: audit log not written: {str(exc).splitlines()[0]}", err=True)
+        if outcome == "ok":  # a failed command already said why; the database is often the reason
+            click.echo(f"warning: audit log not written: {str(exc).splitlines()[0]}", err=True)
         return
     if not written and outcome == "ok":
         click.echo("note: the database has no audit_logs table, so this command is not on record", err=True)

@@ -17,13 +17,20 @@ def db() -> None:
 
 
 @db.command()
-def start() -> None:
+@click.option("--archive/--no-archive", default=None,
+              help="Switch WAL archiving on/off (kept for later starts; restarts a running server to apply it). "
+                   "Default: GITINSIGHT_WAL_ARCHIVE, else unchanged.")
+def start(archive: bool | None) -> None:
     """Start the embedded server (no-op with DATABASE_URL)."""
     cfg = common.settings()
     if cfg.database_url:
         click.echo("DATABASE_URL is set: using that server, nothing to start")
         return
-    click.echo(server.start(cfg).describe())
+    state = server.start(cfg, archive=archive if archive is not None else cfg.wal_archive)
+    if state.restarted:
+        click.echo(f"restarted the server to switch WAL archiving {'on' if state.archiving else 'off'} "
+                   "(open sessions were disconnected)")
+    click.echo(state.describe())
 
 
 @db.command()
