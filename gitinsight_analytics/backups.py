@@ -1,49 +1,290 @@
-"""Backups: pg_dump archives of the database and their restore."""
+"""Backup sets: a folder per backup with the full dump, the schema, the roles and a manifest, written atomically.
+
+A set ``gitinsight_<UTC stamp>/`` holds ``full.dump`` (pg_dump custom format, compressed), ``schema.sql``
+(schema only, plain SQL), ``globals.sql`` (``pg_dumpall --globals-only``: the roles) and ``manifest.json``: the
+database, server version, alembic revision, per-table row counts and checksums (:mod:`.backup_facts`), the RLS
+policies and the roles the schema names, and the size and sha256 of every file. The counts and checksums are
+read in the very snapshot both dumps are taken from (``pg_export_snapshot`` / ``pg_dump --snapshot``), so they
+describe exactly what the dump holds. Restoring is :mod:`.backup_restore`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
+from psycopg import sql
 from sqlalchemy.engine import Engine
 
-from .db import libpq_url
+from .backup_facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
 from .exceptions import GitInsightError, ValidationError
 from .pgtools import pg_tool
 
-__all__ = ["backup", "restore"]
+__all__ = [
+    "FORMAT",
+    "FULL_DUMP",
+    "SCHEMA_DUMP",
+    "GLOBALS",
+    "MANIFEST",
+    "BackupSet",
+    "create_backup",
+    "read_set",
+    "open_backup",
+    "list_backups",
+    "prune_backups",
+]
+
+FORMAT = "gitinsight-backup/1"
+FULL_DUMP, SCHEMA_DUMP, GLOBALS, MANIFEST = "full.dump", "schema.sql", "globals.sql", "manifest.json"
+_SET = "a backup set folder or its full.dump, from `gitinsight backup create`"
 
 
-def backup(engine: Engine, path: Path, *, bindir: Path | None = None) -> Path:
-    """pg_dump in custom format (compressed, restorable with :func:`restore`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    url = libpq_url(engine.url.render_as_string(hide_password=False))
-    done = subprocess.run([pg_tool("pg_dump", bindir), "--format=custom", "--compress=9", "--file", str(path), url],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise GitInsightError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1]}")
-    return path
+@dataclass(frozen=True)
+class BackupSet:
+    """A backup set on disk and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.manifest["created_at"])
+
+    @property
+    def revision(self) -> str | None:
+        return self.manifest.get("alembic_revision")
+
+    @property
+    def tables(self) -> dict[str, TableSum]:
+        return {t: TableSum(int(v["rows"]), str(v["checksum"])) for t, v in self.manifest["tables"].items()}
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables.values())
+
+    @property
+    def size(self) -> int:
+        return sum(int(f["bytes"]) for f in self.manifest["files"].values())
+
+    @property
+    def full_dump(self) -> Path:
+        return self.path / FULL_DUMP
+
+    def describe(self) -> str:
+        return (f"{self.name}  {self.created_at:%Y-%m-%d %H:%M:%S}Z  {_size(self.size):>9}  {self.rows:>12,} rows  "
+                f"revision {self.revision or '-'}")
 
 
-def restore(engine: Engine, path: Path, *, bindir: Path | None = None) -> None:
-    """Replace the database's public schema by a :func:`backup` file, in one transaction.
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
 
-    pg_restore turns the archive into SQL and psql runs it after dropping the schema, all inside one transaction
-    (``pg_restore --clean`` cannot drop the constraints of audit_logs' partitions); on any error the database is
-    left as it was.
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _last_line(text: str | bytes, default: str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or [default])[-1].strip()
+
+
+def _dump_globals(url: str, env: dict[str, str], target: Path, facts: DatabaseFacts, conn: psycopg.Connection,
+                  bindir: Path | None) -> str:
+    """Write globals.sql; a user that may not read pg_authid gets roles without passwords, or only the roles
+    the schema names (from pg_roles). Returns how globals.sql was made."""
+    for extra in ([], ["--no-role-passwords"]):
+        done = subprocess.run([pg_tool("pg_dumpall", bindir), "--globals-only", *extra, "--dbname", url,
+                               "--file", str(target)], env=env, capture_output=True, text=True)
+        if done.returncode == 0:
+            return " ".join(["pg_dumpall --globals-only", *extra])
+    reason = _last_line(done.stderr, "pg_dumpall failed")
+    lines = [f"-- pg_dumpall --globals-only failed ({reason}); the roles the schema names, from pg_roles:"]
+    for role in facts.roles:
+        found = conn.execute("SELECT rolcanlogin, rolinherit FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        login, inherit = found if found else (False, True)
+        ident = sql.Identifier(role).as_string(conn)
+        lines += [f"CREATE ROLE {ident};",
+                  f"ALTER ROLE {ident} WITH {'LOGIN' if login else 'NOLOGIN'} {'INHERIT' if inherit else 'NOINHERIT'};"]
+    target.write_text("\n".join(lines) + "\n")
+    return f"roles the schema names only (pg_dumpall failed: {reason})"
+
+
+def _manifest(name: str, created: dt.datetime, facts: DatabaseFacts, globals_note: str, folder: Path) -> dict:
+    return {
+        "format": FORMAT,
+        "name": name,
+        "created_at": created.isoformat(),
+        "database": facts.database,
+        "server_version": facts.server_version,
+        "alembic_revision": facts.revision,
+        "checksum_method": CHECKSUM_METHOD,
+        "tables": {t: dataclasses.asdict(s) for t, s in facts.tables.items()},
+        "policies": [list(p) for p in facts.policies],
+        "roles": facts.roles,
+        "globals": globals_note,
+        "files": {f: {"bytes": (folder / f).stat().st_size, "sha256": _sha256(folder / f)}
+                  for f in (FULL_DUMP, SCHEMA_DUMP, GLOBALS)},
+    }
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GitInsightError(f"backup failed, nothing written: {reason}") from None
+
+
+def _free_name(directory: Path, created: dt.datetime) -> str:
+    base = f"gitinsight_{created:%Y%m%dT%H%M%SZ}"
+    name, n = base, 1
+    while (directory / name).exists():
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None,
+                  on_snapshot: Callable[[], None] | None = None) -> BackupSet:
+    """Write a backup set of ``engine``'s database into ``directory``; nothing is left behind on failure.
+
+    ``on_snapshot`` runs once the snapshot is exported, before anything is read from it (tests write to the
+    database there to show the manifest and the dump agree).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValidationError("path", f"{path} is not a file", "a file written by `gitinsight backup`")
-    url = libpq_url(engine.url.render_as_string(hide_password=False))
-    script = subprocess.run([pg_tool("pg_restore", bindir), "--no-owner", "--file", "-", str(path)],
-                            capture_output=True)
-    if script.returncode != 0:
-        raise GitInsightError(f"pg_restore failed: {script.stderr.decode().strip().splitlines()[-1]}")
-    done = subprocess.run([pg_tool("psql", bindir), "--no-psqlrc", "--quiet", "--single-transaction",
-                           "--set", "ON_ERROR_STOP=1", "--command", "DROP SCHEMA public CASCADE",
-                           "--command", "CREATE SCHEMA public", "--file", "-", url],
-                          input=script.stdout, capture_output=True)
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValidationError("dir", f"{directory} is not a folder", "a folder for backup sets")
+    directory.mkdir(parents=True, exist_ok=True)
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    url, env = libpq_target(engine.url.render_as_string(hide_password=False))
+    staging = Path(tempfile.mkdtemp(prefix=".gitinsight_", suffix=".partial", dir=directory))  # mode 0700
+    try:
+        with connect(url) as conn, _one_line_errors():
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            if on_snapshot is not None:
+                on_snapshot()
+            dumps = [
+                (what, subprocess.Popen([pg_tool("pg_dump", bindir), *args, f"--snapshot={snapshot}",
+                                         "--file", str(staging / out), "--dbname", url],
+                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                for what, out, args in (("full dump", FULL_DUMP, ["--format=custom", "--compress=9"]),
+                                        ("schema dump", SCHEMA_DUMP, ["--schema-only", "--format=plain"]))
+            ]
+            try:
+                facts = database_facts(conn)  # while pg_dump reads the same snapshot
+            except BaseException:
+                for _, proc in dumps:
+                    proc.kill()
+                    proc.communicate()
+                raise
+            ended = [(what, proc.communicate()[1], proc.returncode) for what, proc in dumps]
+            failures = [f"pg_dump ({what}) failed: {_last_line(err, 'no message')}" for what, err, code in ended
+                        if code != 0]
+            if failures:
+                raise GitInsightError(f"backup failed, nothing written: {failures[0]}")
+            globals_note = _dump_globals(url, env, staging / GLOBALS, facts, conn, bindir)
+            conn.rollback()
+        name = _free_name(directory, created)
+        manifest = _manifest(name, created, facts, globals_note, staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        final = directory / name
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BackupSet(final, manifest)
+
+
+def read_set(folder: Path) -> BackupSet | None:
+    """The backup set in ``folder``, or None when it is not one (no readable manifest naming this folder)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("format") != FORMAT or manifest.get("name") != folder.name:
+            return None
+        found = BackupSet(folder, manifest)
+        found.tables, found.size  # noqa: B018  (readable)
+        if found.created_at.tzinfo is None:
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return found
+
+
+def open_backup(source: Path, *, bindir: Path | None = None) -> BackupSet:
+    """The backup set at ``source`` (its folder or full dump), checked: every file as the manifest records it
+    (size and sha256) and the dump readable by pg_restore. Anything else is a :class:`ValidationError`."""
+    source = Path(source)
+    if not source.exists():
+        raise ValidationError("backup", f"{source} does not exist", _SET)
+    folder = source.parent if source.is_file() else source
+    if source.is_file() and source.name != FULL_DUMP:
+        raise ValidationError("backup", f"{source} is not the full dump of a backup set", _SET)
+    if not (folder / MANIFEST).is_file():
+        raise ValidationError("backup", f"{folder} has no {MANIFEST}", _SET)
+    found = read_set(folder)
+    if found is None:
+        raise ValidationError("backup", f"{folder / MANIFEST} is unreadable or names another folder", _SET)
+    for file, recorded in found.manifest["files"].items():
+        path = folder / file
+        if not path.is_file():
+            raise ValidationError("backup", f"{path} is missing", _SET)
+        if path.stat().st_size != recorded["bytes"] or _sha256(path) != recorded["sha256"]:
+            raise ValidationError("backup", f"{path} does not match its manifest (corrupt or truncated)", _SET)
+    done = subprocess.run([pg_tool("pg_restore", bindir), "--list", str(found.full_dump)], capture_output=True,
+                          text=True)
     if done.returncode != 0:
-        raise GitInsightError(f"restore failed, database unchanged: {done.stderr.decode().strip().splitlines()[-1]}")
+        raise ValidationError("backup", f"{found.full_dump} is not a readable archive: "
+                              f"{_last_line(done.stderr, 'pg_restore --list failed')}", _SET)
+    return found
+
+
+def list_backups(directory: Path) -> list[BackupSet]:
+    """The backup sets directly in ``directory``, newest first (folders without a manifest are not sets)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValidationError("dir", f"{directory} is not a folder", "a folder holding backup sets")
+    found = [s for child in directory.iterdir() if child.is_dir() and not child.is_symlink()
+             and (s := read_set(child)) is not None]
+    return sorted(found, key=lambda s: (s.created_at, s.name), reverse=True)
+
+
+def prune_backups(directory: Path, *, keep_days: int, now: dt.datetime | None = None) -> list[BackupSet]:
+    """Delete the sets created (per their manifest) more than ``keep_days`` days before ``now``; the newest set
+    is always kept, so a backup job that stopped working never leaves you with none. Returns the deleted sets."""
+    if keep_days < 1:
+        raise ValidationError("keep_days", f"{keep_days} is less than 1", "1 or more days")
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=keep_days)
+    doomed = [s for s in list_backups(directory)[1:] if s.created_at < cutoff]
+    for backup_set in doomed:
+        shutil.rmtree(backup_set.path)
+    return doomed
