@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -121,6 +120,8 @@ def _compare(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, floa
     above = na - np.cumsum(a)  # count of A strictly above each value
     cliffs = float(((b * below).sum() - (b * above).sum()) / (na * nb))
     if na > 0 and nb > 0 and (da["std"] > 0 or db["std"] > 0 or da["mean"] != db["mean"]):
+        from scipy import stats as sps  # imported when needed: it costs a second at CLI start
+
         test = sps.mannwhitneyu(np.repeat(values, b), np.repeat(values, a), alternative="two-sided",
                                 method="asymptotic")
         u, p = float(test.statistic), float(test.pvalue)
