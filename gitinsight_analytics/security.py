@@ -1,4 +1,4 @@
-"""API keys (stored only as hashes), pgcrypto encryption, and row-level-security sessions."""
+"""API keys (stored only as hashes), pgcrypto encryption, and row-level security: blocks run as one user."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import secrets
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
 
-from .exceptions import PgcryptoUnavailable
+from .exceptions import ConfigurationError, PgcryptoUnavailable, RowSecurityError, ValidationError
+from .objects import APPLICATION_ROLE_NAME
 
 __all__ = [
     "generate_api_key",
@@ -19,7 +20,9 @@ __all__ = [
     "pgcrypto_available",
     "encrypt_api_key",
     "decrypt_api_key",
-    "as_application_user",
+    "as_user",
+    "check_rls_bypass",
+    "USER_ID_SETTING",
 ]
 
 KEY_PREFIX = "gik_"
@@ -65,12 +68,91 @@ def decrypt_api_key(conn: Connection, encrypted: bytes, *, secret: str) -> str:
     return conn.execute(text("SELECT decrypt_api_key(:e)"), {"e": encrypted}).scalar_one()
 
 
+#: The setting the row-level security policies read (through ``app_current_user_id()``).
+USER_ID_SETTING = "app.current_user_id"
+
+
+def _user_id(user_id: object) -> str:
+    if isinstance(user_id, uuid.UUID):
+        return str(user_id)
+    if isinstance(user_id, str):
+        try:
+            return str(uuid.UUID(user_id.strip()))
+        except ValueError:
+            pass
+    raise ValidationError("user_id", f"{user_id!r} is not a UUID", "the id (a UUID) of a user")
+
+
+def _in_transaction(dbapi_connection: object) -> bool:
+    """Whether the driver's connection is inside a transaction (psycopg; True when the driver cannot tell)."""
+    status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)
+    return status is None or status != 0  # psycopg.pq.TransactionStatus.IDLE
+
+
 @contextlib.contextmanager
-def as_application_user(conn: Connection, user_id: uuid.UUID | str) -> Iterator[Connection]:
-    """Run as ``application_role`` for ``user_id`` within the current transaction (RLS applies)."""
-    conn.execute(text("SET LOCAL ROLE application_role"))
-    conn.execute(text("SELECT set_config('app.current_user_id', :u, true)"), {"u": str(user_id)})
-    try:
-        yield conn
-    finally:
-        conn.execute(text("RESET ROLE"))
+def _session(conn: Connection, user_id: str) -> Iterator[Connection]:
+    with conn.begin() as transaction:
+        conn.execute(text("SET LOCAL ROLE application_role"))
+        role = conn.execute(text("SELECT current_user::text, set_config(:s, :u, true)"),
+                            {"s": USER_ID_SETTING, "u": user_id}).scalar()
+        if role != APPLICATION_ROLE_NAME:  # SET LOCAL outside a transaction block (autocommit) does nothing
+            raise RowSecurityError("as_user: the role was not set (is the connection in autocommit mode?); "
+                                   "nothing was run")
+
+        def guard(c: Connection, cursor: object, *_: object) -> None:
+            # A commit or rollback inside the block would end the role and the user id with the transaction:
+            # whatever ran next would run as the login role, unfiltered. Refuse it.
+            if c.get_transaction() is not transaction or not _in_transaction(c.connection.dbapi_connection):
+                raise RowSecurityError("as_user: the transaction ended inside the block, so its role and user id "
+                                       "ended too; nothing more is run (do not commit or roll back inside it)")
+
+        event.listen(conn, "before_cursor_execute", guard)
+        try:
+            yield conn
+        finally:
+            event.remove(conn, "before_cursor_execute", guard)
+
+
+@contextlib.contextmanager
+def as_user(target: Engine | Connection, user_id: uuid.UUID | str) -> Iterator[Connection]:
+    """Run a block as ``application_role`` for one user: row-level security shows and lets it change only what
+    that user may. Yields a connection in a transaction that the block's end commits (rolls back on an error).
+
+    The role (``SET LOCAL ROLE``) and ``app.current_user_id`` (``set_config(..., true)``) are local to that
+    transaction, so they end with it and a pooled connection never carries them to its next user. ``target`` is
+    an Engine (a connection is checked out for the block) or a Connection with no transaction in progress.
+    Raises :class:`ValidationError` for a ``user_id`` that is not a UUID and :class:`RowSecurityError` when the
+    block could not run under the role only (a transaction already open, autocommit, a commit inside the block).
+    """
+    uid = _user_id(user_id)
+    if isinstance(target, Engine):
+        with target.connect() as conn, _session(conn, uid) as session:
+            yield session
+        return
+    if not isinstance(target, Connection):
+        raise ValidationError("target", f"{type(target).__name__} is not an Engine or a Connection",
+                              "an Engine, or a Connection with no transaction in progress")
+    if target.in_transaction():
+        raise RowSecurityError("as_user: the connection has a transaction in progress; the role and user id would "
+                               "last until that transaction ends, not the block (commit or roll back first, or pass "
+                               "the Engine)")
+    with _session(target, uid) as session:
+        yield session
+
+
+def check_rls_bypass(conn: Connection) -> None:
+    """Raise :class:`ConfigurationError` unless the connection's role bypasses row-level security.
+
+    The tables FORCE row-level security, and its policies are written for ``application_role``: any other role
+    that does not bypass RLS (a non-superuser table owner without BYPASSRLS, say) sees no rows at all, so the
+    loaders, ``gitinsight refresh`` and the analyses on the admin connection would find nothing.
+    """
+    name, bypasses = conn.execute(
+        text("SELECT rolname::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    ).one()
+    if not bypasses:
+        raise ConfigurationError(
+            f"the database role {name!r} is neither a superuser nor BYPASSRLS, and the tables force row-level "
+            "security: it would see no rows (allowed: a superuser, or a role with BYPASSRLS: run "
+            f"ALTER ROLE \"{name}\" BYPASSRLS as a superuser)"
+        )

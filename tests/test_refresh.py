@@ -138,6 +138,9 @@ def test_due_refresh_runs_before_the_reports_and_is_recorded(engine: Engine, tmp
     assert _due(engine, path, reports, NOW + dt.timedelta(minutes=30), []).refresh is None  # not due yet
     assert _refreshed(engine)[0] == after
     assert _due(engine, path, reports, NOW + dt.timedelta(hours=1), []).refresh is not None
+    with engine.connect() as conn:
+        outcomes = conn.execute(sa.text("SELECT details->>'outcome' FROM audit_logs WHERE action = 'refresh'"))
+        assert outcomes.scalars().all() == ["ok", "ok"]
 
 
 def test_failed_refresh_is_recorded_and_the_reports_still_run(engine: Engine, tmp_path: Path) -> None:
@@ -153,6 +156,9 @@ def test_failed_refresh_is_recorded_and_the_reports_still_run(engine: Engine, tm
     state = schedule.read_state(tmp_path / "reports")
     assert state["views"]["status"] == state["views-again"]["status"] == "failed"  # one refresh served both
     assert state["bad"]["status"] == "invalid"  # the report entry still ran after the failed refresh
+    with engine.connect() as conn:  # on the audit trail, as `gitinsight refresh` would be
+        details = conn.execute(sa.text("SELECT details FROM audit_logs WHERE action = 'refresh'")).scalar_one()
+    assert details["outcome"] == "failed" and details["entries"] == ["views", "views-again"]
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Bind", "connection", "read_frame", "to_frame", "view_refreshed_at"]
+__all__ = ["Bind", "connection", "read_frame", "to_frame", "view_refreshed_at", "stats_relation", "STATS_RELATIONS"]
 
 Bind = Engine | Connection
 
@@ -73,3 +73,18 @@ def view_refreshed_at(conn: Connection) -> dt.datetime | None:
     from ..maintenance import view_refreshed_at as refreshed_at
 
     return refreshed_at(conn)
+
+
+#: The relations :func:`stats_relation` chooses from (the only names formatted into the statistics queries).
+STATS_RELATIONS = ("repository_stats", "visible_repository_stats")
+
+
+def stats_relation(conn: Connection) -> str:
+    """``repository_stats``, or ``visible_repository_stats`` when row-level security applies to ``conn``.
+
+    The materialized view holds every user's repositories and is not granted to ``application_role``; the view
+    returns only the repositories the querying role can see (see objects.VISIBLE_REPOSITORY_STATS). The admin
+    reads the materialized view itself: the view's security barrier would keep ORDER BY ... LIMIT off its indexes.
+    """
+    rls = conn.execute(text("SELECT row_security_active('repositories')")).scalar()
+    return STATS_RELATIONS[1] if rls else STATS_RELATIONS[0]

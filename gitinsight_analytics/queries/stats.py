@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from .. import maintenance
 from ..exceptions import ValidationError
-from ._frame import Bind, connection, read_frame, view_refreshed_at
+from ._frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
 from ._params import check_choice, check_limit, check_text, quote_ident, resolve_language
 
 __all__ = [
@@ -59,7 +59,8 @@ def repository_stats(
     limit: int = 50,
 ) -> pd.DataFrame:
     """Rows of the ``repository_stats`` materialized view (counts, average confidence, latest insight,
-    followers, per-type breakdown, jobs), one repository or the top ``limit`` by ``sort``.
+    followers, per-type breakdown, jobs), one repository or the top ``limit`` by ``sort``. Under row-level
+    security (``security.as_user``) only the rows of repositories the user can see (``visible_repository_stats``).
 
     ``df.attrs["view_refreshed_at"]`` says when the view was last refreshed (``gitinsight refresh``).
     """
@@ -77,16 +78,17 @@ def repository_stats(
             where += " AND s.language = :language"
             params["language"] = language
         column = quote_ident(conn, STATS_SORT[sort])
+        relation = stats_relation(conn)
         direction = "ASC" if sort == "full_name" else "DESC"
         sql = f"""
             SELECT s.full_name, s.language, COALESCE(s.stars, 0) AS stars, COALESCE(s.forks, 0) AS forks,
                    s.analysis_status, s.total_insights, s.avg_confidence, s.latest_insight, s.follower_count,
                    s.insights_by_type, s.total_jobs, s.failed_jobs, s.latest_job_status
-            FROM repository_stats s
+            FROM {relation} s
             WHERE {where}
             ORDER BY s.{column} {direction} NULLS LAST, s.id
             LIMIT :limit
-        """  # noqa: S608 - whitelisted, quoted identifier; values are bound
+        """  # noqa: S608 - whitelisted, quoted identifier and relation name; values are bound
         frame = read_frame(conn, sql, params, STATS_COLUMNS)
         refreshed = view_refreshed_at(conn)
         if full_name is not None and frame.empty:

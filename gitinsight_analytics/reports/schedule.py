@@ -323,6 +323,7 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
     """REFRESH the materialized views (CONCURRENTLY when populated); an error is kept, not raised."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .. import audit
     from ..db import make_engine
     from ..maintenance import refresh_repository_stats
     from .runner import scrub
@@ -330,13 +331,21 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
     ids = tuple(e.id for e in entries)
     own = make_engine(database_url) if engine is None else None
     try:
-        return RefreshRun(ids, refresh_repository_stats(engine or own, concurrently=None))
+        run = RefreshRun(ids, refresh_repository_stats(engine or own, concurrently=None))
     except (GitInsightError, SQLAlchemyError) as exc:
         first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        return RefreshRun(ids, error=scrub(f"{type(exc).__name__}: {first}", database_url))
+        run = RefreshRun(ids, error=scrub(f"{type(exc).__name__}: {first}", database_url))
+    try:  # on the audit trail like `gitinsight refresh`; a database that cannot take the row already failed above
+        details = {"outcome": "ok" if run.ok else "failed", "command": "gitinsight report due", "entries": list(ids)}
+        if run.error:
+            details["error"] = run.error
+        audit.record(engine or own, "refresh", "materialized_view", details=details)
+    except (GitInsightError, SQLAlchemyError):
+        pass
     finally:
         if own is not None:
             own.dispose()
+    return run
 
 
 def _refresh_state(run: RefreshRun, stamp: str) -> dict[str, Any]:
