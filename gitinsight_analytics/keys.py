@@ -22,7 +22,6 @@ from sqlalchemy.exc import DBAPIError
 
 from .exceptions import KeyRejected, PgcryptoUnavailable, ValidationError
 from .keytokens import candidate_hashes, generate_key, hash_key, parse_key
-from .security import pgcrypto_available
 
 __all__ = [
     "PERMISSIONS",
@@ -36,6 +35,7 @@ __all__ = [
     "list_keys",
     "revoke_key",
     "decrypt_stored_key",
+    "pgcrypto_available",
     "generate_key",
     "parse_key",
     "hash_key",
@@ -146,6 +146,11 @@ def _resolve_user(conn: Connection, user: str) -> tuple[uuid.UUID, str]:
         ids = ", ".join(str(r.id) for r in rows)
         raise ValidationError("user", f"{user!r} names several users ({ids})", "one of their ids")
     return rows[0].id, rows[0].username
+
+
+def pgcrypto_available(conn: Connection) -> bool:
+    """Whether pgcrypto is installed in this database (the migration installs it where the server has it)."""
+    return bool(conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'")).scalar())
 
 
 def _encrypt(conn: Connection, key: str, encryption_key: str | None) -> tuple[bytes | None, str | None]:
