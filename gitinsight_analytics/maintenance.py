@@ -23,6 +23,9 @@ __all__ = [
 REFRESH_WORK_MEM = "256MB"
 #: Sessions refreshing the analysis views side by side (the machine this is sized for has 2 cores).
 REFRESH_WORKERS = 2
+#: The views in the order they are handed to the sessions: longest first (measured at medium scale: tag stats
+#: 4.2 s, repository_stats 3.8 s, daily confidence 1.9 s, histogram 0.6 s), so that the sessions end together.
+REFRESH_COST_ORDER = ("insight_tag_stats", "repository_stats", "insight_confidence_daily", "insight_confidence_hist")
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None
         modes = {v: v != ANALYSIS_REFRESH_MARKER.name
                  and (_is_populated(conn, v) if concurrently is None else concurrently) for v in present}
     views = [v for v in present if v != ANALYSIS_REFRESH_MARKER.name]
+    heaviest_first = sorted(views, key=lambda v: REFRESH_COST_ORDER.index(v) if v in REFRESH_COST_ORDER else 99)
     with ThreadPoolExecutor(max_workers=min(workers, max(len(views), 1))) as pool:
-        futures = {view: pool.submit(_refresh_one, engine, view, modes[view]) for view in views}
-    timings = [(view, future.result()) for view, future in futures.items()]  # re-raises the first failure
+        futures = {view: pool.submit(_refresh_one, engine, view, modes[view]) for view in heaviest_first}
+    timings = [(view, futures[view].result()) for view in views]  # re-raises the first failure
     if ANALYSIS_REFRESH_MARKER.name in present:
         timings.append((ANALYSIS_REFRESH_MARKER.name, _refresh_one(engine, ANALYSIS_REFRESH_MARKER.name, False)))
     with engine.connect() as conn:
