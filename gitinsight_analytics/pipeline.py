@@ -35,7 +35,7 @@ def run_main_job(
 ) -> MainJobResult:
     """Start/connect, migrate to head, seed ``scale`` if the database is empty, import the real github-ranking
     files (idempotent), refresh the view, render every report. Re-running it is safe and cheap."""
-    from .maintenance import refresh_repository_stats
+    from .maintenance.refresh import refresh_repository_stats
     from .seed import import_github_ranking, load_synthetic
 
     engine = connect(settings)

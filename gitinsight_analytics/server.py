@@ -22,8 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from . import archiving
 from .exceptions import DataDirectoryInUse, PortInUse, ServerError, ServerTooOld
+from .pitr import archiving
 from .settings import Settings
 
 __all__ = ["ServerStatus", "bindir", "binary_version", "start", "stop", "status", "server_url"]

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gitinsight_analytics.maintenance import refresh_repository_stats
+from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
 
 __all__ = ["Data", "build", "raw", "AS_OF", "UTC"]
 

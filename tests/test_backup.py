@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import audit, backup_facts, backups, migrate, server
-from gitinsight_analytics.backup_restore import restore_backup, restore_target
+from gitinsight_analytics import audit, migrate, server
+from gitinsight_analytics.backup import facts as backup_facts
+from gitinsight_analytics.backup import sets as backups
+from gitinsight_analytics.backup.restore import restore_backup, restore_target
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.exceptions import (

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gitinsight_analytics.keys import pgcrypto_available
+from gitinsight_analytics.security.keys import pgcrypto_available
 
 
 def _secret(conn: Connection, secret: str) -> None:

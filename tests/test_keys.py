@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import keys, keytokens
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import ConfigurationError, KeyRejected, ValidationError
+from gitinsight_analytics.security import keys
+from gitinsight_analytics.security import tokens as keytokens
 from gitinsight_analytics.settings import load_settings
 
 from . import factories

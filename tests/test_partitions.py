@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import audit, partitions
+from gitinsight_analytics import audit
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import GitInsightError, LockUnavailable, ValidationError
-from gitinsight_analytics.partitions import maintain_partitions, partition_name
+from gitinsight_analytics.maintenance import partitions
+from gitinsight_analytics.maintenance.partitions import maintain_partitions, partition_name
 
 UTC = dt.UTC
 MARK = "test.row"  # the action of the rows these tests write (the CLI adds its own audit rows)

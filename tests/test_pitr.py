@@ -15,10 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gitinsight_analytics import archiving, migrate, pitr, server
-from gitinsight_analytics.basebackup import BaseBackup, base_backups
+from gitinsight_analytics import migrate, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
+from gitinsight_analytics.pitr import archiving
+from gitinsight_analytics.pitr import recover as pitr
+from gitinsight_analytics.pitr.base import BaseBackup, base_backups
 from gitinsight_analytics.settings import Settings, load_settings
 
 from .conftest import SMALL_POOL, free_port

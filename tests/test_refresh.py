@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import ValidationError
-from gitinsight_analytics.maintenance import RefreshResult, refresh_repository_stats, view_refreshed_at
+from gitinsight_analytics.maintenance.refresh import RefreshResult, refresh_repository_stats, view_refreshed_at
 from gitinsight_analytics.reports import schedule
 from gitinsight_analytics.settings import PROJECT_ROOT
 

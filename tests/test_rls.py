@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from gitinsight_analytics import migrate, objects, queries
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.exceptions import ConfigurationError, RowSecurityError, ValidationError
-from gitinsight_analytics.maintenance import refresh_repository_stats
-from gitinsight_analytics.security import USER_ID_SETTING, as_user, check_rls_bypass
+from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
+from gitinsight_analytics.security.rls import USER_ID_SETTING, as_user, check_rls_bypass
 from gitinsight_analytics.settings import PoolSettings, Settings
 
 from . import factories as f

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics.maintenance import refresh_repository_stats
-from gitinsight_analytics.partitions import audit_partitions, ensure_audit_partitions
+from gitinsight_analytics.maintenance.partitions import audit_partitions, ensure_audit_partitions
+from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
 
 from . import factories as f
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .. import backups
-from ..backup_restore import RestoreReport, restore_backup, restore_target
+from ..backup import sets as backups
+from ..backup.restore import RestoreReport, restore_backup, restore_target
 from ..db import redact, resolve_url
 from ..exceptions import RestoreNotVerified
 from . import common

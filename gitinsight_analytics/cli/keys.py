@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from .. import keys as api_keys
-from ..keys import KeyInfo
+from ..security import keys as api_keys
+from ..security.keys import KeyInfo
 from . import common
 
 __all__ = ["register", "keys"]

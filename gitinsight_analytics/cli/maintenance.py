@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import partitions
+from ..maintenance import partitions
 from . import common
 from .query import refresh
 

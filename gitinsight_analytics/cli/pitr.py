@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .. import basebackup, pitr
+from ..pitr import base as basebackup
+from ..pitr import recover as pitr
 from . import common
 from .backup import backup_group
 

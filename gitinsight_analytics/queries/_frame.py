@@ -70,7 +70,7 @@ def read_frame(conn: Connection, sql: str, params: Mapping[str, Any], kinds: Map
 
 def view_refreshed_at(conn: Connection) -> dt.datetime | None:
     """When the analysis views (repository_stats and the insight aggregates) were last refreshed."""
-    from ..maintenance import view_refreshed_at as refreshed_at
+    from ..maintenance.refresh import view_refreshed_at as refreshed_at
 
     return refreshed_at(conn)
 

@@ -9,8 +9,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .. import maintenance
 from ..exceptions import ValidationError
+from ..maintenance import refresh as maintenance
 from ._frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
 from ._params import check_choice, check_limit, check_text, quote_ident, resolve_language
 

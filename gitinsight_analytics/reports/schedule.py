@@ -38,7 +38,7 @@ from .index import load_runs
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from ..maintenance import RefreshResult
+    from ..maintenance.refresh import RefreshResult
     from .runner import RunResult
 
 __all__ = ["Entry", "RefreshEntry", "Schedule", "ScheduleLocked", "load_schedule", "read_schedule", "due_entries",
@@ -325,7 +325,7 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
 
     from .. import audit
     from ..db import make_engine
-    from ..maintenance import refresh_repository_stats
+    from ..maintenance.refresh import refresh_repository_stats
     from .runner import scrub
 
     ids = tuple(e.id for e in entries)

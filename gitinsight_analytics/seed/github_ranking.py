@@ -251,7 +251,7 @@ def import_github_ranking(engine: Engine, paths: Sequence[str | Path], *, progre
     Raises :class:`ValidationError` for missing paths and :class:`DataLoadError` (file, line, reason) for a
     malformed file or a failed write; the database is then unchanged.
     """
-    from ..maintenance import refresh_repository_stats
+    from ..maintenance.refresh import refresh_repository_stats
 
     started = time.perf_counter()
     files = sorted(discover_files(paths), key=lambda p: (file_date(p), p.name))

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ValidationError
-from ..maintenance import refresh_repository_stats
-from ..partitions import ensure_audit_partitions
+from ..maintenance.partitions import ensure_audit_partitions
+from ..maintenance.refresh import refresh_repository_stats
 from . import synthetic_activity as activity
 from . import synthetic_rows as rows
 from .loader import CopySource, LoadResult, bulk_load

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..keytokens import format_key, hash_key
 from ..models import ANALYSIS_STATUSES, SUBSCRIPTION_TIERS
+from ..security.tokens import format_key, hash_key
 from . import synthetic_vocab as v
 from .synthetic_world import (
     API_KEYS,

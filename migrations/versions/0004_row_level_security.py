@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 from gitinsight_analytics import objects as o
-from gitinsight_analytics.security import check_rls_bypass
+from gitinsight_analytics.security.rls import check_rls_bypass
 
 revision = "0004"
 down_revision = "0003"

@@ -1,6 +1,6 @@
 """Row-level security in practice: a block of work run as one user under ``application_role``.
 
-API keys live in :mod:`gitinsight_analytics.keys`."""
+API keys live in :mod:`gitinsight_analytics.security.keys`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
-from .exceptions import ConfigurationError, RowSecurityError, ValidationError
-from .objects import APPLICATION_ROLE_NAME
+from ..exceptions import ConfigurationError, RowSecurityError, ValidationError
+from ..objects import APPLICATION_ROLE_NAME
 
 __all__ = [
     "as_user",

@@ -16,9 +16,9 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import server
-from .exceptions import ConfigurationError, RecoveryError
-from .settings import Settings
+from .. import server
+from ..exceptions import ConfigurationError, RecoveryError
+from ..settings import Settings
 
 __all__ = ["BaseBackup", "take_base_backup", "base_backups", "server_query", "hand_to_server_user"]
 

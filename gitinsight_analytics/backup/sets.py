@@ -27,9 +27,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
-from .backup_facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
-from .exceptions import GitInsightError, ValidationError
-from .pgtools import pg_tool
+from ..exceptions import GitInsightError, ValidationError
+from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
+from .tools import pg_tool
 
 __all__ = [
     "FORMAT",

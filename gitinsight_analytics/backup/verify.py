@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from .backup_facts import DatabaseFacts, compare_tables, connect, database_facts, libpq_target
-from .backups import BackupSet
-from .exceptions import GitInsightError
-from .pgtools import pg_tool
+from ..exceptions import GitInsightError
+from .facts import DatabaseFacts, compare_tables, connect, database_facts, libpq_target
+from .sets import BackupSet
+from .tools import pg_tool
 
 __all__ = ["Verification", "verify_database", "run_amcheck"]
 
@@ -87,10 +87,10 @@ def _revision_problem(facts: DatabaseFacts, recorded: str | None, heads: list[st
 
 def verify_database(url: str, backup: BackupSet, *, bindir: Path | None = None) -> Verification:
     """Run every check on the restored database ``url`` against ``backup``'s manifest; refresh the views."""
-    from . import migrate
-    from .db import make_engine
-    from .maintenance import refresh_repository_stats
-    from .settings import PoolSettings
+    from .. import migrate
+    from ..db import make_engine
+    from ..maintenance.refresh import refresh_repository_stats
+    from ..settings import PoolSettings
 
     result = Verification()
     manifest = backup.manifest

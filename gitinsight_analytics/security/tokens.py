@@ -18,7 +18,7 @@ import secrets
 import string
 import zlib
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
 __all__ = [
     "PREFIX",

@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import archiving, server
-from .basebackup import BaseBackup, base_backups, hand_to_server_user
-from .exceptions import ConfigurationError, RecoveryError, ServerError, ValidationError
-from .settings import Settings
+from .. import server
+from ..exceptions import ConfigurationError, RecoveryError, ServerError, ValidationError
+from ..settings import Settings
+from . import archiving
+from .base import BaseBackup, base_backups, hand_to_server_user
 
 __all__ = ["RecoveredCluster", "parse_target", "recover", "stop_recovered", "EXAMPLE_TIME"]
 

@@ -1,4 +1,4 @@
-"""Operations: refreshing the materialized views (audit-log partitions: :mod:`gitinsight_analytics.partitions`)."""
+"""Refreshing the materialized views (audit-log partitions: :mod:`gitinsight_analytics.maintenance.partitions`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
 __all__ = [
     "RefreshResult",
@@ -65,7 +65,7 @@ def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None
     The views read only tables, never each other, so ``workers`` sessions refresh them side by side; the
     refresh marker goes last, only once every view succeeded.
     """
-    from .objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS
+    from ..objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS
 
     if not 1 <= workers <= 16:
         raise ValidationError("workers", f"{workers} is out of range", "1..16")

@@ -26,8 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from .exceptions import GitInsightError, LockUnavailable, ValidationError
-from .objects import AUDIT_DEFAULT_PARTITION
+from ..exceptions import GitInsightError, LockUnavailable, ValidationError
+from ..objects import AUDIT_DEFAULT_PARTITION
 
 __all__ = [
     "PartitionStatus",

@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from .db import libpq_url, redact
-from .exceptions import DatabaseUnreachable
+from ..db import libpq_url, redact
+from ..exceptions import DatabaseUnreachable
 
 __all__ = [
     "CHECKSUM_METHOD",

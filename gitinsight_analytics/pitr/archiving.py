@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .exceptions import ServerError
+from ..exceptions import ServerError
 
 __all__ = ["ARCHIVE_CONF", "INCLUDE_LINE", "archive_settings", "conf_quote", "configured", "write_config",
            "system_identifier", "claim", "live_state"]

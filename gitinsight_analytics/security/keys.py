@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from .exceptions import KeyRejected, PgcryptoUnavailable, ValidationError
-from .keytokens import candidate_hashes, generate_key, hash_key, parse_key
+from ..exceptions import KeyRejected, PgcryptoUnavailable, ValidationError
+from .tokens import candidate_hashes, generate_key, hash_key, parse_key
 
 __all__ = [
     "PERMISSIONS",

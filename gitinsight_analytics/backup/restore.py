@@ -23,11 +23,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine, make_url
 
-from .backup_facts import connect, libpq_target
-from .backup_verify import Verification, verify_database
-from .backups import GLOBALS, BackupSet, open_backup
-from .db import redact, sqlalchemy_url
-from .exceptions import (
+from ..db import redact, sqlalchemy_url
+from ..exceptions import (
     ConfigurationError,
     DataExistsError,
     GitInsightError,
@@ -35,7 +32,10 @@ from .exceptions import (
     RestoreNotVerified,
     ValidationError,
 )
-from .pgtools import pg_tool
+from .facts import connect, libpq_target
+from .sets import GLOBALS, BackupSet, open_backup
+from .tools import pg_tool
+from .verify import Verification, verify_database
 
 __all__ = ["LOCK_TIMEOUT", "RestoreReport", "restore_target", "restore_backup"]
 
