@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -22,10 +23,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def throwaway_server(home: Path) -> Settings:
-    """Start an embedded server in ``home`` on a free port; stop it with ``server.stop(settings)``."""
+def throwaway_server(home: Path, *, archive: bool | None = None) -> Settings:
+    """Start an embedded server in ``home`` on a free port (WAL archiving on with ``archive=True``); stop it with
+    ``server.stop(settings)``."""
     settings = load_settings({"GITINSIGHT_HOME": str(home), "GITINSIGHT_PG_PORT": str(free_port())})
-    server.start(settings)
+    try:
+        server.start(settings, archive=archive)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a server started before the failure is not left running
+            server.stop(settings)
+        raise
     return settings
 
 

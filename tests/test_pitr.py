@@ -151,7 +151,8 @@ def test_a_target_after_the_last_write_is_reached(archived: tuple[Settings, Base
     tag = uuid.uuid4().hex
     target_time = _write(settings, [f"{tag}-only"])
     recovered.append(tmp / "r")
-    done = pitr.recover(settings, to=target_time, target=tmp / "r")
+    naive_utc = target_time.astimezone(dt.UTC).replace(tzinfo=None)  # the library, like --to, reads it as UTC
+    done = pitr.recover(settings, to=naive_utc, target=tmp / "r")
     assert _sql(settings, "SELECT label FROM probe WHERE label LIKE %s", f"{tag}%", url=done.url) == [(f"{tag}-only",)]
 
 

@@ -222,13 +222,15 @@ def recover(settings: Settings, *, to: dt.datetime, target: Path, base: str | No
             timeout: float = 600) -> RecoveredCluster:
     """Bring up a copy of the embedded cluster as it was at ``to`` in ``target`` (a new or empty folder).
 
-    ``base`` names the base backup to start from (default: the newest that ended before ``to``); ``port`` the
-    recovered server's port (default: a free one). Bad input changes nothing; a failed recovery removes what it
-    made and keeps PostgreSQL's log as ``$GITINSIGHT_HOME/pitr-failed.log``.
+    ``to`` without a UTC offset is UTC. ``base`` names the base backup to start from (default: the newest that
+    ended before ``to``); ``port`` the recovered server's port (default: a free one). Bad input changes nothing;
+    a failed recovery removes what it made and keeps PostgreSQL's log as ``$GITINSIGHT_HOME/pitr-failed.log``.
     """
     if settings.database_url:
         raise ConfigurationError("DATABASE_URL is set: `gitinsight backup pitr` recovers the embedded server only "
                                  "(external servers: docs/operations.md, Point-in-time recovery)")
+    if to.tzinfo is None:  # as parse_target: a time without an offset is UTC, the embedded server's zone
+        to = to.replace(tzinfo=dt.UTC)
     target = Path(target).expanduser().resolve()
     _check_target(settings, target)
     backup = _choose_backup(settings, to, base)
