@@ -3,7 +3,7 @@ LEVEL SECURITY, the view visible_repository_stats, and no per-user-blind materia
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-28
+Create Date: 2026-11-27
 """
 
 from __future__ import annotations
