@@ -21,8 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from .db import redact
 
-__all__ = ["record", "json_safe", "recent", "SECRET_WORDS"]
+__all__ = ["record", "json_safe", "recent", "SECRET_WORDS", "USER_AGENT_PREFIX"]
 
+#: How the rows of the package's own commands start their user_agent (other rows: the application's users).
+USER_AGENT_PREFIX = "gitinsight/"
 #: Option names whose values never reach the audit log.
 SECRET_WORDS = ("secret", "password", "token", "pepper", "encryption_key")
 
@@ -46,7 +48,7 @@ def json_safe(value: Any) -> Any:
 def _user_agent() -> str:
     from . import __version__
 
-    return f"gitinsight/{__version__} ({getpass.getuser()}@{socket.gethostname()})"
+    return f"{USER_AGENT_PREFIX}{__version__} ({getpass.getuser()}@{socket.gethostname()})"
 
 
 def _write(conn: Connection, action: str, resource_type: str, resource_id: uuid.UUID | str | None,

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -102,3 +103,34 @@ def test_audit_command_lists_newest_first(cli_env: Engine, capsys: pytest.Captur
     assert "backup.create" in out[0] and '"set": "b1"' in out[0] and "seed" in out[1]
     assert main(["audit", "--action", "seed"]) == 0
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_command_history_shows_the_commands_not_the_applications_events(seeded_engine: Engine) -> None:
+    from gitinsight_analytics import queries
+
+    assert queries.command_history(seeded_engine).empty  # the seed's synthetic logins, views... are not commands
+    audit.record(seeded_engine, "seed", "database", details={"outcome": "ok", "command": "gitinsight seed"})
+    audit.record(seeded_engine, "backup.create", "backup",
+                 details={"outcome": "failed", "command": "gitinsight backup create", "error": "disk full"})
+    history = queries.command_history(seeded_engine)
+    assert history[["action", "outcome", "error"]].values.tolist() == [["backup.create", "failed", "disk full"],
+                                                                       ["seed", "ok", ""]]
+    assert queries.command_history(seeded_engine, action="seed")["action"].tolist() == ["seed"]
+    assert len(queries.command_history(seeded_engine, limit=1)) == 1
+
+
+def test_audit_partition_rows_counts_every_partition_exactly(seeded_engine: Engine) -> None:
+    from gitinsight_analytics import queries
+
+    with seeded_engine.begin() as conn:  # one row for the default partition
+        conn.execute(sa.text("INSERT INTO audit_logs (action, resource_type, created_at) "
+                             "VALUES ('login', 'user', '2041-05-05')"))
+        by_partition = dict(conn.execute(sa.text(
+            "SELECT tableoid::regclass::text, count(*) FROM audit_logs GROUP BY 1")).all())
+    frame = queries.audit_partition_rows(seeded_engine)
+    assert frame.iloc[-1]["partition"] == "audit_logs_default" and pd.isna(frame.iloc[-1]["range_start"])
+    assert frame.iloc[-1]["rows"] == 1
+    assert {p: n for p, n in zip(frame["partition"], frame["rows"], strict=True) if n} == by_partition
+    months = frame.dropna(subset=["range_start"])
+    assert months["range_start"].is_monotonic_increasing
+    assert (months["range_end"] > months["range_start"]).all() and frame["rows"].sum() == sum(by_partition.values())

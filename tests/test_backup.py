@@ -167,6 +167,9 @@ def test_cli_restores_into_a_new_database_by_name(cli_env: Engine, pg: Settings,
         f.fan_out(conn)
     assert main(["backup", "create", "--dir", str(tmp_path / "sets")]) == 0
     [made] = backups.list_backups(tmp_path / "sets")
+    shown = backups.backups_frame(tmp_path / "sets")  # what the operations report lists
+    assert shown[["name", "rows", "revision"]].values.tolist() == [[made.name, made.rows, made.revision]]
+    assert backups.backups_frame(tmp_path / "no-such-folder").empty
     name = f"gi_restored_{os.getpid()}"
     try:
         assert main(["backup", "restore", str(made.full_dump), "--into", name]) == 0

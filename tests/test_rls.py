@@ -337,6 +337,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "job_failure_rates": [{}],
     "queue_backlog": [{}],
     "job_durations": [{}],
+    "command_history": [{}, {"action": "seed"}],
+    "audit_partition_rows": [{}],
 }
 #: They read materialized views over every user's rows, which the role may not: a permission error.
 NEEDS_ADMIN = {"trending_by_stars", "confidence_distribution", "model_version_comparison", "low_confidence_share",

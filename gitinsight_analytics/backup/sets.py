@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine
@@ -32,6 +33,7 @@ from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_f
 from .tools import pg_tool
 
 __all__ = [
+    "backups_frame",
     "FORMAT",
     "FULL_DUMP",
     "SCHEMA_DUMP",
@@ -275,6 +277,19 @@ def list_backups(directory: Path) -> list[BackupSet]:
     found = [s for child in directory.iterdir() if child.is_dir() and not child.is_symlink()
              and (s := read_set(child)) is not None]
     return sorted(found, key=lambda s: (s.created_at, s.name), reverse=True)
+
+
+def backups_frame(directory: Path) -> pd.DataFrame:
+    """The backup sets of ``directory`` as a table for reports (newest first; empty when there is none yet):
+    name, created_at, size_mb, rows, revision."""
+    sets = list_backups(directory) if Path(directory).is_dir() else []
+    return pd.DataFrame(
+        {"name": pd.array([s.name for s in sets], dtype="str"),
+         "created_at": pd.to_datetime([s.created_at for s in sets], utc=True),
+         "size_mb": [round(s.size / 1e6, 1) for s in sets], "rows": [s.rows for s in sets],
+         "revision": pd.array([s.revision or "" for s in sets], dtype="str")},
+        columns=["name", "created_at", "size_mb", "rows", "revision"],
+    )
 
 
 def prune_backups(directory: Path, *, keep_days: int, now: dt.datetime | None = None) -> list[BackupSet]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
+from .operations import audit_partition_rows, command_history
 from .search import search_repositories
 from .stats import data_as_of, get_repository_stats, refresh_stats, repository_stats
 from .trending import trending_by_score, trending_by_stars
@@ -31,4 +32,6 @@ __all__ = [
     "job_failure_rates",
     "queue_backlog",
     "job_durations",
+    "command_history",
+    "audit_partition_rows",
 ]

@@ -1,0 +1,58 @@
+"""What the operators did and how the audit log is stored: the package's commands on the audit trail, and the
+rows in each monthly partition of audit_logs (for the operations report)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..audit import USER_AGENT_PREFIX
+from ._frame import Bind, connection, read_frame
+from ._params import check_limit, check_text
+
+__all__ = ["command_history", "audit_partition_rows"]
+
+_HISTORY_COLUMNS = {"created_at": "ts", "action": "str", "outcome": "str", "resource_type": "str",
+                    "resource_id": "str", "command": "str", "error": "str", "user_agent": "str"}
+
+
+def command_history(bind: Bind, *, limit: int = 20, action: str | None = None) -> pd.DataFrame:
+    """The newest ``limit`` audit rows written by gitinsight's own state-changing commands (migrations, loads,
+    refreshes, backups, keys...), newest first, optionally of one ``action``: when, what, ``ok``/``failed`` and the
+    error line. The application's own events (logins, views...) are not included."""
+    limit = check_limit(limit)
+    action = check_text(action, "action")
+    sql = """
+        SELECT created_at, action, COALESCE(details->>'outcome', '') AS outcome, resource_type,
+               COALESCE(resource_id::text, '') AS resource_id, COALESCE(details->>'command', '') AS command,
+               COALESCE(details->>'error', '') AS error, user_agent
+        FROM audit_logs
+        WHERE user_agent LIKE :agent AND (CAST(:action AS text) IS NULL OR action = :action)
+        ORDER BY created_at DESC
+        LIMIT :limit
+    """
+    with connection(bind) as conn:
+        return read_frame(conn, sql, {"agent": USER_AGENT_PREFIX + "%", "action": action, "limit": limit},
+                          _HISTORY_COLUMNS)
+
+
+def audit_partition_rows(bind: Bind) -> pd.DataFrame:
+    """Every partition of audit_logs with its range (``range_start`` NULL for the default partition) and its
+    exact row count, oldest month first and the default partition last: rows left in the default partition mean
+    ``gitinsight maintain partitions`` is due."""
+    sql = """
+        WITH parts AS (
+            SELECT c.oid, c.relname::text AS partition, pg_get_expr(c.relpartbound, c.oid) AS bound
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = to_regclass('audit_logs')
+        ), counted AS (
+            SELECT tableoid, count(*) AS n FROM audit_logs GROUP BY tableoid
+        )
+        SELECT p.partition,
+               substring(p.bound FROM 'FROM \\(''([^'']+)''\\)')::timestamptz AS range_start,
+               substring(p.bound FROM 'TO \\(''([^'']+)''\\)')::timestamptz AS range_end,
+               COALESCE(c.n, 0) AS rows
+        FROM parts p LEFT JOIN counted c ON c.tableoid = p.oid
+        ORDER BY range_start NULLS LAST, p.partition
+    """
+    with connection(bind) as conn:
+        return read_frame(conn, sql, {}, {"partition": "str", "range_start": "ts", "range_end": "ts", "rows": "int"})
