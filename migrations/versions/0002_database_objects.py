@@ -19,7 +19,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-#: Partitions created for the current month and this many months after it; more with `gitinsight partitions`.
+#: Partitions created for the current month and this many months after it; more with `gitinsight maintain partitions`.
 MONTHS_AHEAD = 3
 
 
@@ -37,7 +37,8 @@ def upgrade() -> None:
 
     op.execute(o.AUDIT_PARTITION_FUNCTION.create)
     op.execute(o.AUDIT_DEFAULT_PARTITION.create)
-    month = dt.date.today().replace(day=1)
+    # The database's clock, as `gitinsight maintain partitions` uses (its TimeZone decides the month boundaries).
+    month = op.get_bind().exec_driver_sql("SELECT current_date").scalar_one().replace(day=1)
     for _ in range(MONTHS_AHEAD + 1):
         op.get_bind().exec_driver_sql("SELECT create_audit_log_partition(%(m)s)", {"m": month})
         month = (month + dt.timedelta(days=32)).replace(day=1)
