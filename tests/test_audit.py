@@ -64,6 +64,27 @@ def test_failed_load_is_on_record_while_its_rows_are_rolled_back(cli_env: Engine
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == users
 
 
+def test_seed_replace_keeps_the_trail_of_earlier_commands(cli_env: Engine) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert main(["seed", "--scale", "tiny"]) == 0
+    audit.record(cli_env, "keys.create", "api_key", user_id=_a_user(cli_env), details={"outcome": "ok"})
+    assert main(["seed", "--scale", "tiny", "--seed", "5", "--replace"]) == 0  # other users: user_id is detached
+    trail = rows(cli_env)
+    assert [r["action"] for r in trail] == ["migrate.upgrade", "seed", "keys.create", "seed"]
+    assert trail[2]["user_id"] is None and trail[3]["details"]["options"]["replace"] is True
+    with cli_env.connect() as conn:  # and the synthetic rows were replaced, not added
+        synthetic = conn.execute(sa.text("SELECT count(*) FROM audit_logs WHERE user_agent IS NULL "
+                                         "OR user_agent NOT LIKE 'gitinsight/%'")).scalar()
+    from gitinsight_analytics.seed.synthetic import SCALES
+
+    assert synthetic == SCALES["tiny"].audit_logs
+
+
+def _a_user(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(sa.text("SELECT id FROM users ORDER BY id LIMIT 1")).scalar_one())
+
+
 def test_without_audit_table_the_command_still_succeeds(cli_env: Engine, capsys: pytest.CaptureFixture) -> None:
     assert main(["db", "downgrade", "base"]) == 0
     assert "not on record" in capsys.readouterr().err

@@ -40,6 +40,7 @@ from ..exceptions import DataExistsError, DataLoadError
 
 __all__ = [
     "CopySource",
+    "KeepRows",
     "DEFER_MIN_ROWS",
     "LoadResult",
     "SchemaObject",
@@ -175,6 +176,37 @@ _INDEXES = text(
 )
 
 
+@dataclass(frozen=True)
+class KeepRows:
+    """Rows of ``table`` that survive ``replace=True`` (the audit trail of earlier commands, say): set aside before
+    the TRUNCATE and put back after the COPY, in the same transaction. Each ``detach`` column (column -> the table
+    whose ``id`` it references) is set to NULL where the row it referenced did not come back."""
+
+    table: str
+    where: sql.Composable  # built from constants, never from input
+    detach: Mapping[str, str] = field(default_factory=dict)
+
+
+def _set_aside(conn: Connection, keep: Sequence[KeepRows]) -> list[tuple[sql.Identifier, KeepRows]]:
+    kept = []
+    for number, rule in enumerate(keep):
+        aside = sql.Identifier(f"_gitinsight_keep_{number}")
+        _execute(conn, sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM {} WHERE {}").format(
+            aside, sql.Identifier(rule.table), rule.where))
+        kept.append((aside, rule))
+    return kept
+
+
+def _put_back(conn: Connection, kept: Sequence[tuple[sql.Identifier, KeepRows]]) -> None:
+    for aside, rule in kept:
+        for column, referenced in rule.detach.items():
+            _execute(conn, sql.SQL(
+                "UPDATE {aside} k SET {col} = NULL WHERE {col} IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM {ref} r WHERE r.id = k.{col})"
+            ).format(aside=aside, col=sql.Identifier(column), ref=sql.Identifier(referenced)))
+        _execute(conn, sql.SQL("INSERT INTO {} SELECT * FROM {}").format(sql.Identifier(rule.table), aside))
+
+
 def dependent_tables(conn: Connection, tables: Sequence[str]) -> list[str]:
     """``tables`` plus every table whose foreign keys (transitively) reference them: what TRUNCATE must cover."""
     return list(conn.execute(_DEPENDENTS, {"tables": list(tables)}).scalars())
@@ -236,6 +268,7 @@ def bulk_load(
     maintenance_work_mem: str = "1GB",
     description: str = "loading",
     append_to: Sequence[str] = (),
+    keep: Sequence[KeepRows] = (),
 ) -> LoadResult:
     """COPY ``sources`` into their tables in one transaction (see the module docstring for the steps).
 
@@ -243,7 +276,8 @@ def bulk_load(
     targets' indexes, and with ``defer_constraints`` also their keys and foreign keys. Raises
     :class:`DataExistsError` if a target (or a table referencing one) holds rows and ``replace`` is
     false (rows already in an ``append_to`` table, such as the audit trail, do not count: the load appends
-    to them); :class:`DataLoadError` if a block is rejected. Either way nothing is written.
+    to them; with ``replace`` the rows matched by ``keep`` survive); :class:`DataLoadError` if a block is
+    rejected. Either way nothing is written.
     """
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -272,6 +306,7 @@ def bulk_load(
             # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows. Rows of an
             # ``append_to`` table are kept (no TRUNCATE at all then: the other tables reference it or it them).
             truncate = replace or not filled
+            kept = _set_aside(conn, keep) if replace else []
             if truncate:
                 _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
             conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{_check_mem(maintenance_work_mem)}'")
@@ -289,6 +324,7 @@ def bulk_load(
                 freeze = truncate and not _partitioned(conn, source.table)
                 rows[source.table] = rows.get(source.table, 0) + _copy(raw, source, freeze, bar)
                 table_seconds[source.table] = table_seconds.get(source.table, 0.0) + time.perf_counter() - t0
+            _put_back(conn, kept)
             phases["copy"] = time.perf_counter() - mark
 
             mark = time.perf_counter()

@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 
+from psycopg import sql
 from sqlalchemy.engine import Connection, Engine
 
+from ..audit import USER_AGENT_PREFIX
 from ..exceptions import ValidationError
 from ..maintenance.partitions import ensure_audit_partitions
 from ..maintenance.refresh import refresh_repository_stats
 from . import synthetic_activity as activity
 from . import synthetic_rows as rows
-from .loader import CopySource, LoadResult, bulk_load
+from .loader import CopySource, KeepRows, LoadResult, bulk_load
 from .synthetic_world import AS_OF, DAY, Sizes, World
 
 __all__ = [
@@ -96,6 +98,12 @@ def _refresh(engine: Engine) -> None:
     refresh_repository_stats(engine, concurrently=False)
 
 
+#: The audit rows of gitinsight's own commands: a seed keeps them (not data for the empty check; --replace keeps
+#: them too, their user_id set to NULL where that user is not in the new data).
+AUDIT_TRAIL = KeepRows("audit_logs", sql.SQL("starts_with(user_agent, {})").format(sql.Literal(USER_AGENT_PREFIX)),
+                       {"user_id": "users"})
+
+
 def load_synthetic(
     engine: Engine, *, scale: str, seed: int = 42, replace: bool = False, progress: bool = True
 ) -> LoadResult:
@@ -106,5 +114,4 @@ def load_synthetic(
     """
     sources = synthetic_sources(scale, seed)
     return bulk_load(engine, sources, replace=replace, progress=progress, prepare=_prepare, after_commit=_refresh,
-                     description=f"seed {scale}",
-                     append_to=("audit_logs",))  # the audit trail of earlier commands is kept
+                     description=f"seed {scale}", append_to=("audit_logs",), keep=(AUDIT_TRAIL,))
