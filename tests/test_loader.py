@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.exceptions import DataExistsError
-from gitinsight_analytics.seed.loader import CopySource, bulk_load, copy_escape, format_copy_rows
+from gitinsight_analytics.seed.copy_stream import CopySource, copy_escape, format_copy_rows
+from gitinsight_analytics.seed.loader import bulk_load
 
 COLUMNS = ("id", "github_id", "username", "bio", "created_at")
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "carriage\rreturn", "\\N", "emoji 🦀 and 数据", None, ""]

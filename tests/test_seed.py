@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 from gitinsight_analytics import migrate
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import DataExistsError, DataLoadError, ValidationError
-from gitinsight_analytics.seed.loader import CopySource, bulk_load
+from gitinsight_analytics.seed.copy_stream import CopySource
+from gitinsight_analytics.seed.loader import bulk_load
 from gitinsight_analytics.seed.synthetic import AS_OF_DATE, SCALES, load_synthetic, synthetic_sources
 
 TABLES = ("users", "repositories", "insights", "analysis_jobs", "user_repository_follows", "api_keys", "audit_logs")

@@ -9,8 +9,8 @@ COPY-text blocks for one table; :func:`bulk_load` writes every source in ONE tra
    definitions (``pg_get_constraintdef`` / ``pg_get_indexdef``), because building an index once over loaded
    rows is several times faster than maintaining it row by row;
 3. COPY each source (``FREEZE`` where PostgreSQL allows it: the table was truncated in this transaction); a
-   writer thread sends each block while the caller's thread generates the next one, so that Python and the
-   server backend work in parallel (one block queued at most: memory stays bounded);
+   writer thread (:mod:`.copy_stream`) sends each block while the caller's thread generates the next one, so
+   that Python and the server backend work in parallel (one block queued at most: memory stays bounded);
 4. recreate constraints and indexes from the captured text, so the schema is exactly what the migrations made
    (``alembic check`` stays clean; each step's seconds are in :attr:`LoadResult.step_seconds` and logged at
    DEBUG), COMMIT;
@@ -23,30 +23,25 @@ Any failure up to the COMMIT rolls everything back: tables, indexes and constrai
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from psycopg import sql
-from psycopg.copy import LibpqWriter
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from ..exceptions import DataExistsError, DataLoadError
+from ..exceptions import DataExistsError
+from .copy_stream import CopySource, copy_source
 
 __all__ = [
-    "CopySource",
     "KeepRows",
     "DEFER_MIN_ROWS",
     "LoadResult",
     "SchemaObject",
     "bulk_load",
-    "copy_escape",
-    "format_copy_rows",
     "dependent_tables",
     "deferrable_objects",
 ]
@@ -57,38 +52,6 @@ log = logging.getLogger(__name__)
 DEFER_MIN_ROWS = 50_000
 #: Sessions running ANALYZE side by side after the load (the machine this is sized for has 2 cores).
 ANALYZE_WORKERS = 2
-
-#: One block of COPY text (rows ending in newlines; str or UTF-8 bytes) and the number of rows in it.
-Block = tuple[str | bytes, int]
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-NULL = "\\N"
-
-
-def copy_escape(value: object) -> str:
-    """One value in PostgreSQL's COPY text format (``None`` is ``\\N``; backslash, tab, newline escaped)."""
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value).translate(_ESCAPES)
-
-
-def format_copy_rows(rows: Iterable[Sequence[object]]) -> Block:
-    """Rows of Python values as one COPY text block (the generic, slower path for importers)."""
-    lines = ["\t".join(map(copy_escape, row)) for row in rows]
-    return ("\n".join(lines) + "\n" if lines else ""), len(lines)
-
-
-@dataclass(frozen=True)
-class CopySource:
-    """The rows of one table: ``blocks()`` yields COPY text blocks, generated lazily (never a whole table)."""
-
-    table: str
-    columns: tuple[str, ...]
-    blocks: Callable[[], Iterator[Block]]
-    expected_rows: int | None = None
-
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -322,7 +285,7 @@ def bulk_load(
             for source in sources:
                 t0 = time.perf_counter()
                 freeze = truncate and not _partitioned(conn, source.table)
-                rows[source.table] = rows.get(source.table, 0) + _copy(raw, source, freeze, bar)
+                rows[source.table] = rows.get(source.table, 0) + copy_source(raw, source, freeze, bar)
                 table_seconds[source.table] = table_seconds.get(source.table, 0.0) + time.perf_counter() - t0
             _put_back(conn, kept)
             phases["copy"] = time.perf_counter() - mark
@@ -400,72 +363,3 @@ def _check_mem(value: str) -> str:
     return value
 
 
-class _ThreadedWriter(LibpqWriter):
-    """COPY writer that sends blocks from a worker thread, so that the caller generates the next block while the
-    server parses this one (on two cores: Python on one, the server backend on the other).
-
-    At most ``pending`` blocks wait in the queue (bounded memory); an error in the worker is raised by the next
-    ``write`` or by ``finish``.
-    """
-
-    def __init__(self, cursor, pending: int = 1) -> None:  # noqa: ANN001 - a psycopg Cursor
-        super().__init__(cursor)
-        self._pending: queue.Queue = queue.Queue(maxsize=pending)
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            while (data := self._pending.get()) is not None:
-                super().write(data)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            self._error = exc
-            while self._pending.get() is not None:  # keep draining, or write() would block forever
-                pass
-
-    def write(self, data) -> None:  # noqa: ANN001 - a Buffer
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
-            self._thread.start()
-        if self._error is not None:
-            raise self._error
-        self._pending.put(data)
-
-    def finish(self, exc: BaseException | None = None) -> None:
-        if self._thread is not None:
-            self._pending.put(None)
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
-        super().finish(exc)
-
-
-def _copy(raw, source: CopySource, freeze: bool, bar) -> int:  # noqa: ANN001
-    """COPY one source; a rejected block becomes :class:`DataLoadError` naming the table."""
-    import psycopg
-
-    query = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
-        sql.Identifier(source.table),
-        sql.SQL(", ").join(map(sql.Identifier, source.columns)),
-        sql.SQL(" WITH (FREEZE)") if freeze else sql.SQL(""),
-    )
-    count = 0
-    if bar is not None:
-        bar.set_description(f"loading {source.table}")
-    try:
-        with raw.cursor() as cur, cur.copy(query, writer=_ThreadedWriter(cur)) as copy:
-            for block, n in source.blocks():
-                copy.write(block)
-                count += n
-                if bar is not None:
-                    bar.update(n)
-    except psycopg.errors.DataError as exc:
-        raise DataLoadError(f"{source.table}: rows rejected by PostgreSQL: {_first_line(exc)}") from exc
-    except psycopg.errors.IntegrityError as exc:
-        raise DataLoadError(f"{source.table}: {_first_line(exc)}") from exc
-    return count
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

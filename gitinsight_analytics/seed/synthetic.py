@@ -21,7 +21,8 @@ from ..maintenance.partitions import ensure_audit_partitions
 from ..maintenance.refresh import refresh_repository_stats
 from . import synthetic_activity as activity
 from . import synthetic_rows as rows
-from .loader import CopySource, KeepRows, LoadResult, bulk_load
+from .copy_stream import CopySource
+from .loader import KeepRows, LoadResult, bulk_load
 from .synthetic_world import AS_OF, DAY, Sizes, World
 
 __all__ = [
