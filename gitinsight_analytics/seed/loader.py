@@ -3,7 +3,8 @@
 Generic machinery shared by the synthetic generator and the importers. A :class:`CopySource` yields ready
 COPY-text blocks for one table; :func:`bulk_load` writes every source in ONE transaction:
 
-1. lock the target tables (and the tables whose foreign keys point at them), refuse to load into data unless
+1. lock the target tables (and the tables whose foreign keys point at them), refuse to load into data (rows
+   other than the caller's ``keep`` rows, which are set aside and come back after the COPY) unless
    ``replace`` (then TRUNCATE, in the same transaction), run the caller's ``prepare`` step;
 2. drop foreign keys, primary/unique constraints and secondary indexes of the targets, remembering their exact
    definitions (``pg_get_constraintdef`` / ``pg_get_indexdef``), because building an index once over loaded
@@ -141,9 +142,10 @@ _INDEXES = text(
 
 @dataclass(frozen=True)
 class KeepRows:
-    """Rows of ``table`` that survive ``replace=True`` (the audit trail of earlier commands, say): set aside before
-    the TRUNCATE and put back after the COPY, in the same transaction. Each ``detach`` column (column -> the table
-    whose ``id`` it references) is set to NULL where the row it referenced did not come back."""
+    """Rows of ``table`` that are not data (the audit trail of earlier commands, say): they do not make a target
+    count as holding data, and they survive the load, with or without ``replace``: set aside before the TRUNCATE
+    and put back after the COPY, in the same transaction. Each ``detach`` column (column -> the table whose ``id``
+    it references) is set to NULL where the row it referenced did not come back."""
 
     table: str
     where: sql.Composable  # built from constants, never from input
@@ -197,10 +199,13 @@ def _partitioned(conn: Connection, table: str) -> bool:
     )
 
 
-def _non_empty(conn: Connection, tables: Sequence[str]) -> list[str]:
+def _holding_data(conn: Connection, tables: Sequence[str], keep: Sequence[KeepRows]) -> list[str]:
+    """The ``tables`` holding rows other than the ``keep`` rows."""
+    kept = {rule.table: rule.where for rule in keep}
     found = []
     for table in tables:
-        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
+        other = sql.SQL("({}) IS NOT TRUE").format(kept[table]) if table in kept else sql.SQL("TRUE")
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(sql.Identifier(table), other)
         if conn.exec_driver_sql(query.as_string(conn.connection.driver_connection)).scalar():
             found.append(table)
     return found
@@ -230,17 +235,14 @@ def bulk_load(
     defer_constraints: bool = True,
     maintenance_work_mem: str = "1GB",
     description: str = "loading",
-    append_to: Sequence[str] = (),
     keep: Sequence[KeepRows] = (),
 ) -> LoadResult:
     """COPY ``sources`` into their tables in one transaction (see the module docstring for the steps).
 
     ``defer_indexes`` (default: when at least :data:`DEFER_MIN_ROWS` rows are expected) drops and rebuilds the
     targets' indexes, and with ``defer_constraints`` also their keys and foreign keys. Raises
-    :class:`DataExistsError` if a target (or a table referencing one) holds rows and ``replace`` is
-    false (rows already in an ``append_to`` table, such as the audit trail, do not count: the load appends
-    to them; with ``replace`` the rows matched by ``keep`` survive); :class:`DataLoadError` if a block is
-    rejected. Either way nothing is written.
+    :class:`DataExistsError` if a target (or a table referencing one) holds rows other than ``keep`` rows and
+    ``replace`` is false; :class:`DataLoadError` if a block is rejected. Either way nothing is written.
     """
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -259,19 +261,16 @@ def bulk_load(
             covered = dependent_tables(conn, targets)
             for table in covered:
                 _execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
-            filled = _non_empty(conn, covered)
-            blocking = [table for table in filled if table not in append_to]
-            if blocking and not replace:
+            filled = _holding_data(conn, covered, keep)
+            if filled and not replace:
                 raise DataExistsError(
-                    f"the database already holds data in {', '.join(blocking)} "
+                    f"the database already holds data in {', '.join(filled)} "
                     "(allowed: an empty database, or replace=True / --replace to replace it)"
                 )
-            # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows. Rows of an
-            # ``append_to`` table are kept (no TRUNCATE at all then: the other tables reference it or it them).
-            truncate = replace or not filled
-            kept = _set_aside(conn, keep) if replace else []
-            if truncate:
-                _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
+            # TRUNCATE even empty tables: it is cheap, and it lets COPY ... FREEZE write frozen rows. The keep rows
+            # come back after the COPY.
+            kept = _set_aside(conn, keep)
+            _execute(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, covered))))
             conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{_check_mem(maintenance_work_mem)}'")
             if prepare is not None:
                 prepare(conn)
@@ -284,7 +283,7 @@ def bulk_load(
             bar = _progress_bar(expected or None, progress, description)
             for source in sources:
                 t0 = time.perf_counter()
-                freeze = truncate and not _partitioned(conn, source.table)
+                freeze = not _partitioned(conn, source.table)
                 rows[source.table] = rows.get(source.table, 0) + copy_source(raw, source, freeze, bar)
                 table_seconds[source.table] = table_seconds.get(source.table, 0.0) + time.perf_counter() - t0
             _put_back(conn, kept)

@@ -99,8 +99,8 @@ def _refresh(engine: Engine) -> None:
     refresh_repository_stats(engine, concurrently=False)
 
 
-#: The audit rows of gitinsight's own commands: a seed keeps them (not data for the empty check; --replace keeps
-#: them too, their user_id set to NULL where that user is not in the new data).
+#: The audit rows of gitinsight's own commands: not data (the empty check ignores them) and kept by every seed,
+#: --replace included (their user_id set to NULL where that user is not in the new data).
 AUDIT_TRAIL = KeepRows("audit_logs", sql.SQL("starts_with(user_agent, {})").format(sql.Literal(USER_AGENT_PREFIX)),
                        {"user_id": "users"})
 
@@ -115,4 +115,4 @@ def load_synthetic(
     """
     sources = synthetic_sources(scale, seed)
     return bulk_load(engine, sources, replace=replace, progress=progress, prepare=_prepare, after_commit=_refresh,
-                     description=f"seed {scale}", append_to=("audit_logs",), keep=(AUDIT_TRAIL,))
+                     description=f"seed {scale}", keep=(AUDIT_TRAIL,))
