@@ -81,13 +81,16 @@ def record(target: Engine | Connection, action: str, resource_type: str, *,
         return _write(conn, action, resource_type, resource_id, user_id, details)
 
 
-def recent(conn: Connection, *, limit: int = 20, action: str | None = None) -> list[dict[str, Any]]:
-    """The newest audit rows (optionally of one action), newest first."""
+def recent(conn: Connection, *, limit: int = 20, action: str | None = None,
+           commands_only: bool = False) -> list[dict[str, Any]]:
+    """The newest audit rows (optionally of one action; with ``commands_only`` only the rows of gitinsight's own
+    commands, not the application's events), newest first."""
     rows = conn.execute(
         text(
             "SELECT created_at, action, resource_type, resource_id, user_id, details, user_agent FROM audit_logs "
-            "WHERE (CAST(:action AS text) IS NULL OR action = :action) ORDER BY created_at DESC LIMIT :limit"
+            "WHERE (CAST(:action AS text) IS NULL OR action = :action) "
+            "AND (NOT :commands_only OR starts_with(user_agent, :prefix)) ORDER BY created_at DESC LIMIT :limit"
         ),
-        {"action": action, "limit": limit},
+        {"action": action, "limit": limit, "commands_only": commands_only, "prefix": USER_AGENT_PREFIX},
     )
     return [dict(r._mapping) for r in rows]

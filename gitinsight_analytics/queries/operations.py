@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..audit import USER_AGENT_PREFIX
-from ._frame import Bind, connection, read_frame
+from ..audit import recent
+from ._frame import Bind, connection, read_frame, to_frame
 from ._params import check_limit, check_text
 
 __all__ = ["command_history", "audit_partition_rows"]
@@ -21,18 +21,15 @@ def command_history(bind: Bind, *, limit: int = 20, action: str | None = None) -
     error line. The application's own events (logins, views...) are not included."""
     limit = check_limit(limit)
     action = check_text(action, "action")
-    sql = """
-        SELECT created_at, action, COALESCE(details->>'outcome', '') AS outcome, resource_type,
-               COALESCE(resource_id::text, '') AS resource_id, COALESCE(details->>'command', '') AS command,
-               COALESCE(details->>'error', '') AS error, user_agent
-        FROM audit_logs
-        WHERE user_agent LIKE :agent AND (CAST(:action AS text) IS NULL OR action = :action)
-        ORDER BY created_at DESC
-        LIMIT :limit
-    """
     with connection(bind) as conn:
-        return read_frame(conn, sql, {"agent": USER_AGENT_PREFIX + "%", "action": action, "limit": limit},
-                          _HISTORY_COLUMNS)
+        found = recent(conn, limit=limit, action=action, commands_only=True)
+    rows = []
+    for r in found:
+        details = r["details"] or {}
+        rows.append((r["created_at"], r["action"], details.get("outcome", ""), r["resource_type"],
+                     str(r["resource_id"] or ""), details.get("command", ""), details.get("error", ""),
+                     r["user_agent"]))
+    return to_frame(rows, list(_HISTORY_COLUMNS), _HISTORY_COLUMNS)
 
 
 def audit_partition_rows(bind: Bind) -> pd.DataFrame:
