@@ -42,13 +42,18 @@ def _write_audit(action: str, resource_type: str, params: dict[str, Any], outcom
         details["error"] = error
     resource_id, user_id = notes.pop("resource_id", None), notes.pop("user_id", None)
     details.update(notes)
+    target = None
     try:
-        written = audit.record(engine(start=False), action, resource_type, resource_id=resource_id,
-                               user_id=user_id, details=details)
+        target = engine(start=False)
+        written = audit.record(target, action, resource_type, resource_id=resource_id, user_id=user_id,
+                               details=details)
     except (GitInsightError, SQLAlchemyError) as exc:
         if outcome == "ok":  # a failed command already said why; the database is often the reason
             click.echo(f"warning: audit log not written: {str(exc).splitlines()[0]}", err=True)
         return
+    finally:
+        if target is not None:  # its own pool: closed, not left to the end of the process
+            target.dispose()
     if not written and outcome == "ok":
         click.echo("note: the database has no audit_logs table, so this command is not on record", err=True)
 
