@@ -55,9 +55,12 @@ def parse_target(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError("--to", f"{text!r} is not an ISO 8601 timestamp", f"e.g. {EXAMPLE_TIME}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    return _utc(value)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC; without a UTC offset it is taken as UTC (the embedded server's zone)."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def _check_target(settings: Settings, target: Path) -> None:
@@ -229,8 +232,7 @@ def recover(settings: Settings, *, to: dt.datetime, target: Path, base: str | No
     if settings.database_url:
         raise ConfigurationError("DATABASE_URL is set: `gitinsight backup pitr` recovers the embedded server only "
                                  "(external servers: docs/operations.md, Point-in-time recovery)")
-    if to.tzinfo is None:  # as parse_target: a time without an offset is UTC, the embedded server's zone
-        to = to.replace(tzinfo=dt.UTC)
+    to = _utc(to)
     target = Path(target).expanduser().resolve()
     _check_target(settings, target)
     backup = _choose_backup(settings, to, base)
