@@ -38,22 +38,35 @@ def _check_revision(cfg: Config, revision: str, parameter: str) -> None:
         raise ValidationError(parameter, f"unknown revision {revision!r}", known) from None
 
 
-def _run(engine: Engine, fn, revision: str) -> None:  # noqa: ANN001
+def _run(engine: Engine, fn, revision: str, *, citus_layout: bool) -> list[str]:  # noqa: ANN001
+    from . import citus
+
     cfg = alembic_config()
     _check_revision(cfg, revision, "revision")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        actions = [] if citus_layout else citus.undistribute(conn)
         fn(cfg, revision)
+        if citus_layout:
+            at = MigrationContext.configure(conn).get_current_revision()
+            if at in ScriptDirectory.from_config(cfg).get_heads():
+                actions = citus.distribute(conn)
+    return actions
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade to ``revision`` (default head); all steps in one transaction."""
-    _run(engine, command.upgrade, revision)
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Upgrade to ``revision`` (default head); all steps in one transaction.
+
+    On a Citus coordinator the schema at head is then laid out for Citus in the same transaction (idempotent;
+    see :mod:`gitinsight_analytics.citus`). Returns those layout steps (empty on plain PostgreSQL).
+    """
+    return _run(engine, command.upgrade, revision, citus_layout=True)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Downgrade to ``revision`` (e.g. ``base`` or ``-1``); all steps in one transaction."""
-    _run(engine, command.downgrade, revision)
+def downgrade(engine: Engine, revision: str) -> list[str]:
+    """Downgrade to ``revision`` (e.g. ``base`` or ``-1``); all steps in one transaction. On Citus the tables are
+    made local first (returned: what was undone); a later upgrade to head distributes them again."""
+    return _run(engine, command.downgrade, revision, citus_layout=False)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -16,7 +16,7 @@ import re
 import socket
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from .exceptions import DataDirectoryInUse, PortInUse, ServerError, ServerTooOld
 from .pitr import archiving
 from .settings import Settings
 
-__all__ = ["ServerStatus", "bindir", "binary_version", "start", "stop", "status", "server_url"]
+__all__ = ["ServerStatus", "bindir", "postmaster", "binary_version", "start", "stop", "status", "server_url"]
 
 MIN_MAJOR = 15
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root; as root we run it as this user.
@@ -137,7 +137,7 @@ def _run(args: list[str], what: str, timeout: float = 120) -> str:
     return done.stdout
 
 
-def _postmaster(pgdata: Path) -> tuple[int, int] | None:
+def postmaster(pgdata: Path) -> tuple[int, int] | None:
     """(pid, port) of the live server owning ``pgdata``, or None."""
     pidfile = pgdata / "postmaster.pid"
     try:
@@ -175,7 +175,7 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 def status(settings: Settings) -> ServerStatus:
     """Whether the embedded server of ``settings.home`` runs, and where."""
-    found = _postmaster(settings.pgdata)
+    found = postmaster(settings.pgdata)
     if found is None:
         return ServerStatus(False, settings.pgdata)
     version = (settings.pgdata / "PG_VERSION").read_text().strip()
@@ -183,13 +183,13 @@ def status(settings: Settings) -> ServerStatus:
     return ServerStatus(True, settings.pgdata, port=found[1], pid=found[0], version=version, archiving=archives)
 
 
-def _initdb(settings: Settings, binaries: Path) -> None:
+def _initdb(settings: Settings, binaries: Path, extra_conf: Mapping[str, str] | None = None) -> None:
     pgdata = settings.pgdata
     pgdata.mkdir(parents=True, exist_ok=True)
     _ensure_system_user(pgdata, binaries)
     _run([str(binaries / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
           "--locale=C.UTF-8", "--no-instructions"], "initdb")
-    conf = "\n".join(f"{key} = {value}" for key, value in SERVER_CONF.items())
+    conf = "\n".join(f"{key} = {value}" for key, value in {**SERVER_CONF, **(extra_conf or {})}.items())
     with open(pgdata / "postgresql.conf", "a") as handle:
         handle.write(f"\n# gitinsight\n{conf}\n{archiving.INCLUDE_LINE}\n")
 
@@ -216,12 +216,14 @@ def _create_database(settings: Settings, port: int) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.db_name)))
 
 
-def start(settings: Settings, *, archive: bool | None = None) -> ServerStatus:
+def start(settings: Settings, *, archive: bool | None = None,
+          extra_conf: Mapping[str, str] | None = None) -> ServerStatus:
     """Start the embedded server (initialising its data directory the first time) and create the database.
 
     ``archive`` True/False switches WAL archiving on/off (persisted in the data directory) and restarts a running
     server whose archiving differs (fast shutdown: open sessions are disconnected). None keeps the cluster's
-    choice, or applies ``settings.wal_archive`` when the server has to be started anyway.
+    choice, or applies ``settings.wal_archive`` when the server has to be started anyway. ``extra_conf`` is
+    written into postgresql.conf when the data directory is initialised (e.g. a Citus node's settings).
     """
     restarted = False
     binaries = bindir(settings)
@@ -239,7 +241,7 @@ def start(settings: Settings, *, archive: bool | None = None) -> ServerStatus:
                     f"PostgreSQL {major}: set GITINSIGHT_HOME to another folder or GITINSIGHT_PG_BINDIR to "
                     f"PostgreSQL {data_major} binaries"
                 )
-        running = _postmaster(pgdata)
+        running = postmaster(pgdata)
         if running is not None:
             pid, port = running
             if port != settings.pg_port:
@@ -260,7 +262,7 @@ def start(settings: Settings, *, archive: bool | None = None) -> ServerStatus:
                     "(set GITINSIGHT_PG_PORT to a free port, 1024..65535)"
                 )
             if not version_file.exists():
-                _initdb(settings, binaries)
+                _initdb(settings, binaries, extra_conf)
             wanted = archive if archive is not None else settings.wal_archive
             if wanted is not None:
                 _configure_archiving(settings, binaries, wanted)
@@ -277,7 +279,7 @@ def start(settings: Settings, *, archive: bool | None = None) -> ServerStatus:
 def stop(settings: Settings) -> ServerStatus:
     """Stop the embedded server if it runs (fast shutdown: open sessions are disconnected)."""
     with _locked(settings):
-        if _postmaster(settings.pgdata) is not None:
+        if postmaster(settings.pgdata) is not None:
             _run([str(bindir(settings) / "pg_ctl"), "-D", str(settings.pgdata), "-m", "fast", "-w", "stop"],
                  "stopping PostgreSQL")
     return status(settings)

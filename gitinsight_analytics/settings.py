@@ -16,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_PORT = 54329
 DEFAULT_DB_NAME = "gitinsight"
+DEFAULT_CLUSTER_PORT = 54340
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Settings:
     database_url: str | None = None
     pg_bindir: Path | None = None
     pg_port: int = DEFAULT_PORT
+    #: Coordinator port of the local Citus cluster (``gitinsight cluster``); worker i listens on this + i.
+    cluster_port: int = DEFAULT_CLUSTER_PORT
     db_name: str = DEFAULT_DB_NAME
     pool: PoolSettings = field(default_factory=PoolSettings)
     reports_dir: Path = PROJECT_ROOT / "reports"
@@ -134,6 +137,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("DATABASE_URL") or None,
         pg_bindir=bindir,
         pg_port=_int(env, "GITINSIGHT_PG_PORT", DEFAULT_PORT, 1024, 65535),
+        cluster_port=_int(env, "GITINSIGHT_CLUSTER_PORT", DEFAULT_CLUSTER_PORT, 1024, 65500),
         db_name=env.get("GITINSIGHT_DB_NAME") or DEFAULT_DB_NAME,
         pool=pool,
         reports_dir=Path(reports).expanduser().resolve() if reports else PROJECT_ROOT / "reports",

@@ -141,7 +141,7 @@ def test_drill_recovers_exactly_the_rows_written_before_the_target(
 
     assert _audit(settings, "backup.pitr")[-1]["base_backup"] == backup.name
     code, out, _ = cli("backup", "pitr-stop", str(target))
-    assert code == 0 and "stopped" in out and server._postmaster(target) is None
+    assert code == 0 and "stopped" in out and server.postmaster(target) is None
 
 
 def test_a_target_after_the_last_write_is_reached(archived: tuple[Settings, BaseBackup], recovered: list[Path],

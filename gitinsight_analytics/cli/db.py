@@ -69,7 +69,8 @@ def url() -> None:
 def upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head)."""
     engine = common.engine()
-    migrate.upgrade(engine, revision)
+    for action in migrate.upgrade(engine, revision):
+        click.echo(f"citus: {action}")
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
@@ -79,7 +80,8 @@ def upgrade(revision: str) -> None:
 def downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION (e.g. base, -1)."""
     engine = common.engine()
-    migrate.downgrade(engine, revision)
+    for action in migrate.downgrade(engine, revision):
+        click.echo(f"citus: {action}")
     click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
 
 

@@ -14,6 +14,8 @@ __all__ = [
     "ROW_LEVEL_SECURITY_V2",
     "VISIBLE_REPOSITORY_STATS",
     "APPLICATION_ROLE_LIMITS",
+    "ROW_LEVEL_SECURITY_CITUS",
+    "CITUS_USER_LISTS_SQL",
 ]
 
 
@@ -270,3 +272,89 @@ GRANT SELECT ON repository_stats, insight_confidence_hist, insight_confidence_da
     repository_snapshot_deltas TO application_role;
 """,
 )
+
+
+# --- Row-level security on Citus (issue 10) ---------------------------------------------------------------------
+
+# Citus refuses policies with subqueries on distributed tables ("Subqueries are not supported in policies on
+# distributed tables") and runs the policies on the workers, inside shard queries, where a function that queries
+# distributed tables cannot run. So on Citus the user's visible, owned and owners' ids are computed once per
+# transaction on the coordinator by the RLS helper (security.rls.as_user) and handed to every node as settings
+# (SET LOCAL, propagated with citus.propagate_set_commands = 'local'); the policies compare with them. The rules
+# are V2's, only the lists come from the settings: who may see or change what does not change. The role could set
+# these settings itself, exactly as it could set app.current_user_id on a single node: the identity is the
+# application's to set in both designs.
+_CITUS_FUNCTIONS = """
+CREATE FUNCTION app_current_user_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN NULLIF(current_setting('app.current_user_id', true), '')::uuid;
+CREATE FUNCTION app_visible_repository_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN COALESCE(NULLIF(current_setting('app.visible_repository_ids', true), '')::uuid[], '{}');
+CREATE FUNCTION app_visible_owner_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN COALESCE(NULLIF(current_setting('app.visible_owner_ids', true), '')::uuid[], '{}');
+CREATE FUNCTION app_owned_repository_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN COALESCE(NULLIF(current_setting('app.owned_repository_ids', true), '')::uuid[], '{}');
+GRANT EXECUTE ON FUNCTION app_visible_repository_ids(), app_visible_owner_ids(), app_owned_repository_ids()
+    TO application_role;
+"""
+_C_ME = "app_current_user_id()"
+_C_VISIBLE = "app_visible_repository_ids()"
+_C_OWNED = "app_owned_repository_ids()"
+_POLICIES_CITUS = f"""
+CREATE POLICY repository_access_policy ON repositories FOR SELECT TO application_role
+    USING (id = ANY ({_C_VISIBLE}));
+{_owner_policies("repositories", "repository_owner", f"owner_id = {_C_ME}")}
+CREATE POLICY insight_access_policy ON insights FOR SELECT TO application_role
+    USING (repository_id = ANY ({_C_VISIBLE}));
+{_owner_policies("insights", "insight_owner", f"repository_id = ANY ({_C_OWNED})")}
+CREATE POLICY analysis_job_access_policy ON analysis_jobs FOR SELECT TO application_role
+    USING (repository_id = ANY ({_C_VISIBLE}));
+{_owner_policies("analysis_jobs", "analysis_job_owner", f"repository_id = ANY ({_C_OWNED})")}
+CREATE POLICY repository_snapshot_access_policy ON repository_snapshots FOR SELECT TO application_role
+    USING (repository_id = ANY ({_C_VISIBLE}));
+{_owner_policies("repository_snapshots", "repository_snapshot_owner", f"repository_id = ANY ({_C_OWNED})")}
+CREATE POLICY follow_access_policy ON user_repository_follows FOR SELECT TO application_role
+    USING (user_id = {_C_ME});
+CREATE POLICY follow_share_policy ON user_repository_follows FOR INSERT TO application_role
+    WITH CHECK (repository_id = ANY ({_C_OWNED}));
+CREATE POLICY follow_update_policy ON user_repository_follows FOR UPDATE TO application_role
+    USING (user_id = {_C_ME});
+CREATE POLICY follow_delete_policy ON user_repository_follows FOR DELETE TO application_role
+    USING (user_id = {_C_ME});
+
+CREATE POLICY user_access_policy ON users FOR SELECT TO application_role
+    USING (id = {_C_ME} OR id = ANY (app_visible_owner_ids()));
+{_owner_policies("users", "user_self", f"id = {_C_ME}")}
+CREATE POLICY api_key_owner_policy ON api_keys FOR ALL TO application_role
+    USING (user_id = {_C_ME}) WITH CHECK (user_id = {_C_ME});
+
+CREATE POLICY audit_log_access_policy ON audit_logs FOR SELECT TO application_role
+    USING (user_id = {_C_ME});
+CREATE POLICY audit_log_insert_policy ON audit_logs FOR INSERT TO application_role
+    WITH CHECK (user_id = {_C_ME});
+"""
+
+ROW_LEVEL_SECURITY_CITUS = SqlObject(
+    "row_level_security",
+    _CITUS_FUNCTIONS + _RLS_ON + _POLICIES_CITUS,
+    _DROP_POLICIES_V2 + "\n" + _RLS_OFF + "\nDROP FUNCTION IF EXISTS app_owned_repository_ids();"
+    "\nDROP FUNCTION IF EXISTS app_visible_owner_ids();\nDROP FUNCTION IF EXISTS app_visible_repository_ids();"
+    "\nDROP FUNCTION IF EXISTS app_current_user_id();\n",
+)
+
+#: The lists the Citus policies compare with, computed for user :u by the RLS helper before it takes the role.
+CITUS_USER_LISTS_SQL = """
+WITH visible AS (
+    SELECT id, owner_id FROM repositories WHERE owner_id = :u
+    UNION
+    SELECT r.id, r.owner_id FROM user_repository_follows f JOIN repositories r ON r.id = f.repository_id
+    WHERE f.user_id = :u
+)
+SELECT COALESCE(array_agg(id)::text, '{}'),
+       COALESCE((array_agg(DISTINCT owner_id))::text, '{}'),
+       COALESCE((array_agg(id) FILTER (WHERE owner_id = :u))::text, '{}')
+FROM visible
+"""

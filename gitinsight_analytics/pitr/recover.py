@@ -167,7 +167,7 @@ def _wait_ready(target: Path, timeout: float) -> str | None:
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server._postmaster(target) is None:
+        if server.postmaster(target) is None:
             return "the recovered server stopped"
         with contextlib.suppress(OSError):
             lines = (target / "postmaster.pid").read_text().splitlines()
@@ -207,7 +207,7 @@ def _discard(settings: Settings, target: Path, created: bool) -> None:
     log = target / LOG_NAME
     if log.exists():
         shutil.copyfile(log, settings.home / FAILED_LOG)
-    if server._postmaster(target) is not None:
+    if server.postmaster(target) is not None:
         with contextlib.suppress(ServerError):
             server._run([str(server.bindir(settings) / "pg_ctl"), "-D", str(target), "-m", "immediate", "-w", "stop"],
                         "stopping the recovered server")
@@ -257,7 +257,7 @@ def stop_recovered(settings: Settings, target: Path) -> bool:
     if target == settings.pgdata.resolve() or not auto.is_file() or MARKER not in auto.read_text():
         raise ValidationError("DIR", f"{target} is not a cluster made by `gitinsight backup pitr`",
                               "the --target folder of a pitr run")
-    if server._postmaster(target) is None:
+    if server.postmaster(target) is None:
         return False
     server._run([str(server.bindir(settings) / "pg_ctl"), "-D", str(target), "-m", "fast", "-w", "stop"],
                 "stopping the recovered server")

@@ -1,0 +1,256 @@
+"""Laying the migrated schema out for Citus: reference tables, co-located distributed tables, rollups.
+
+Run by :func:`gitinsight_analytics.migrate.upgrade` after the migrations, in their transaction, when the database
+has the ``citus`` extension (a coordinator); on plain PostgreSQL it does nothing. Idempotent: a table Citus
+already manages is left alone. :func:`undistribute` reverses it before a downgrade. Why each step is needed:
+docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..exceptions import ConfigurationError
+from ..objects import (
+    ADMIN_ONLY_VIEWS,
+    AUDIT_PARTITION_FUNCTION,
+    APPLICATION_ROLE_NAME,
+    ROW_LEVEL_SECURITY_CITUS,
+    ROW_LEVEL_SECURITY_V2,
+    VISIBLE_REPOSITORY_STATS,
+)
+from . import sql as q
+
+__all__ = ["is_citus", "distribute", "undistribute", "sync_repository_keys", "distributed_tables"]
+
+
+def is_citus(conn: Connection) -> bool:
+    """Whether the database is a Citus coordinator (has the ``citus`` extension)."""
+    return bool(conn.exec_driver_sql(q.CITUS_PRESENT_SQL).scalar())
+
+
+def distributed_tables(conn: Connection) -> dict[str, str]:
+    """{table: 'h' (hash-distributed) or 'n' (reference)} of the tables Citus manages (empty without Citus)."""
+    if not is_citus(conn):
+        return {}
+    return {name: method for name, method in conn.exec_driver_sql(q.DISTRIBUTED_SQL).all()}
+
+
+def _relkind(conn: Connection, name: str) -> str | None:
+    return conn.execute(text("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(:n)"), {"n": name}).scalar()
+
+
+def _definition(conn: Connection, name: str) -> tuple[str, list[str]]:
+    """(SELECT text, index DDL) of a materialized view or view, as PostgreSQL itself prints them."""
+    select = conn.execute(text("SELECT pg_get_viewdef(to_regclass(:n))"), {"n": name}).scalar_one() or ""
+    indexes = conn.execute(text("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = to_regclass(:n) "
+                                "ORDER BY indexrelid"), {"n": name}).scalars().all()
+    return select.rstrip().rstrip(";"), list(indexes)
+
+
+def _primary_key(conn: Connection, table: str) -> tuple[str, list[str]] | None:
+    row = conn.execute(text("""
+        SELECT c.conname::text, array_agg(a.attname::text ORDER BY k.ord)
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = to_regclass(:t) AND c.contype = 'p' GROUP BY c.conname"""), {"t": table}).first()
+    return (row[0], list(row[1])) if row else None
+
+
+def _unique_without(conn: Connection, table: str, column: str) -> list[str]:
+    """Unique constraints of ``table`` that do not include ``column`` (Citus cannot enforce them across shards)."""
+    return list(conn.execute(text("""
+        SELECT c.conname::text FROM pg_constraint c
+        WHERE c.conrelid = to_regclass(:t) AND c.contype = 'u'
+          AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attname = :c
+                          AND a.attnum = ANY (c.conkey))"""), {"t": table, "c": column}).scalars())
+
+
+def _ddl(conn: Connection, statement: str) -> None:
+    """Run constant DDL as it is written (through the driver: no parameter markers are parsed)."""
+    conn.connection.driver_connection.execute(statement)
+
+
+def _citus_policies(conn: Connection) -> bool:
+    return bool(conn.exec_driver_sql("SELECT to_regprocedure('app_owned_repository_ids()') IS NOT NULL").scalar())
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.execute(text("SELECT quote_ident(:n)"), {"n": name}).scalar_one()
+
+
+def _widen_keys(conn: Connection, table: str, column: str, actions: list[str]) -> None:
+    """Put the distribution column into the primary key; refuse unique constraints that cannot hold it."""
+    pk = _primary_key(conn, table)
+    if pk is not None and column not in pk[1]:
+        name, cols = pk
+        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} DROP CONSTRAINT {_quote(conn, name)}, "
+                             f"ADD CONSTRAINT {_quote(conn, name)} PRIMARY KEY "
+                             f"({', '.join(_quote(conn, c) for c in [*cols, column])})")
+        actions.append(f"{table}: primary key ({', '.join(cols)}) -> ({', '.join([*cols, column])})")
+    unique = _unique_without(conn, table, column)
+    if table == "repositories":
+        for name in unique:
+            _ddl(conn, f"ALTER TABLE repositories DROP CONSTRAINT {_quote(conn, name)}")
+        if unique:
+            actions.append(f"repositories: {', '.join(unique)} enforced through the reference table repository_keys")
+    elif unique:
+        raise ConfigurationError(f"cannot distribute {table} on {column}: unique constraints {', '.join(unique)} "
+                                 f"do not include {column} (allowed: unique keys that include the distribution "
+                                 "column; see docs/scale-out.md)")
+
+
+def distribute(conn: Connection) -> list[str]:
+    """Lay the schema out for Citus (see the module docstring); returns what was done, one line per step."""
+    if not is_citus(conn):
+        return []
+    managed = distributed_tables(conn)
+    tables = [t for t, _ in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED)] + list(q.REFERENCE_TABLES)
+    rollups = [name for name, _ in q.ROLLUPS if _relkind(conn, name) == "m"]
+    pending = [t for t in tables if t not in managed and (t == "repository_keys" or _relkind(conn, t))]
+    if not pending and not rollups:
+        _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
+        return ["the schema is already laid out for Citus: nothing to do"]
+    actions: list[str] = []
+    # Only BEFORE UPDATE triggers that set NEW.updated_at exist: they touch no other row or table, which is what
+    # makes a trigger safe on a shard. Several DDL steps on distributed tables in one transaction need sequential
+    # shard DDL.
+    _ddl(conn, "SET LOCAL citus.enable_unsafe_triggers = on")
+    _ddl(conn, "SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+
+    # 1. Views over the tables: dropped now, recreated over the distributed tables at the end.
+    views = {name: _definition(conn, name) for name in (*rollups, *q.COORDINATOR_VIEWS)
+             if _relkind(conn, name) == "m"}
+    _ddl(conn, VISIBLE_REPOSITORY_STATS.drop)
+    for name in views:
+        _ddl(conn, f"DROP MATERIALIZED VIEW {_quote(conn, name)}")
+
+    # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce, and the reference table that enforces the rest.
+    if not _citus_policies(conn):
+        _ddl(conn, ROW_LEVEL_SECURITY_V2.drop)
+        _ddl(conn, ROW_LEVEL_SECURITY_CITUS.create)
+        actions.append("row-level security: policies compare with per-transaction settings (no subqueries)")
+    for table, column in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED):
+        if table in pending:
+            _widen_keys(conn, table, column, actions)
+    if "repository_keys" in pending:
+        _ddl(conn, q.KEYS_TABLE_SQL)
+        _ddl(conn, "INSERT INTO repository_keys SELECT id, github_id, full_name FROM repositories")
+
+    # 3. Reference tables first (distributed tables' foreign keys point at them), then the co-located group; the
+    #    foreign keys between the group's tables are dropped while it is built (a local table cannot reference a
+    #    distributed one) and put back, identical, once every table is distributed.
+    group = [t for t, _ in q.REPOSITORY_TABLES if t in pending]
+    fkeys = conn.execute(text("""
+        SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE contype = 'f' AND confrelid::regclass::text = ANY (:g)"""), {"g": group}).all()
+    for table, name, _ in fkeys:
+        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} DROP CONSTRAINT {_quote(conn, name)}")
+    # (reference tables) (distributed tables' foreign keys point at them), then the co-located group.
+    for table in q.REFERENCE_TABLES:
+        if table in pending:
+            conn.execute(text("SELECT create_reference_table(:t)"), {"t": table})
+            actions.append(f"{table}: reference table (a copy on every node)")
+    for table, column in q.REPOSITORY_TABLES:
+        if table in pending:
+            colocate = "default" if table == "repositories" else "repositories"
+            conn.execute(text("SELECT create_distributed_table(:t, :c, colocate_with => :w)"),
+                         {"t": table, "c": column, "w": colocate})
+            actions.append(f"{table}: distributed on {column}, co-located with repositories")
+    for table, column in q.OTHER_DISTRIBUTED:
+        if table in pending:
+            conn.execute(text("SELECT create_distributed_table(:t, :c)"), {"t": table, "c": column})
+            actions.append(f"{table}: distributed on {column} (monthly partitions distributed with it)")
+    for table, name, definition in fkeys:
+        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} ADD CONSTRAINT {_quote(conn, name)} {definition}")
+    if "repository_keys" in pending:
+        _ddl(conn, q.KEYS_FK_SQL)
+
+    # 4. Per-repository rollups as co-located distributed tables; small aggregates stay on the coordinator.
+    for name, column in q.ROLLUPS:
+        if name not in views:
+            continue
+        select, indexes = views[name]
+        source = _quote(conn, f"{name}_source")
+        _ddl(conn, f"CREATE VIEW {source} AS {select}")
+        _ddl(conn, f"CREATE TABLE {_quote(conn, name)} AS SELECT * FROM {source} WITH NO DATA")
+        conn.execute(text("SELECT create_distributed_table(:t, :c, colocate_with => 'repositories')"),
+                     {"t": name, "c": column})
+        for ddl in indexes:
+            _ddl(conn, ddl)
+        _ddl(conn, f"INSERT INTO {_quote(conn, name)} SELECT * FROM {source}")
+        actions.append(f"{name}: rollup table distributed on {column}, refreshed from the view {name}_source")
+    for name in q.COORDINATOR_VIEWS:
+        if name in views:
+            select, indexes = views[name]
+            _ddl(conn, f"CREATE MATERIALIZED VIEW {_quote(conn, name)} AS {select}")
+            for ddl in indexes:
+                _ddl(conn, ddl)
+    _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
+    for name in ADMIN_ONLY_VIEWS:
+        if _relkind(conn, name):
+            _ddl(conn, f"REVOKE ALL ON {_quote(conn, name)} FROM {APPLICATION_ROLE_NAME}")
+
+    # 5. One repository's statistics run on the worker holding its shard; the RLS role must be able to log in
+    #    there (Citus runs shard queries as the current role).
+    _ddl(conn, "SELECT create_distributed_function('get_repository_stats(uuid)', '$1', "
+                         "colocate_with => 'repositories')")
+    _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
+    for function in q.POLICY_FUNCTIONS:
+        conn.execute(text("SELECT create_distributed_function(:f)"), {"f": function})
+    _ddl(conn, f"ALTER ROLE {APPLICATION_ROLE_NAME} LOGIN")
+    actions.append("get_repository_stats(uuid): delegated to the shard of its repository")
+    return actions
+
+
+def undistribute(conn: Connection) -> list[str]:
+    """Turn every Citus-managed table back into a local table and restore the single-node keys and views."""
+    managed = distributed_tables(conn)
+    if not managed:
+        return []
+    actions: list[str] = []
+    _ddl(conn, "SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+    _ddl(conn, VISIBLE_REPOSITORY_STATS.drop)
+    rollups = {name: (_definition(conn, f"{name}_source")[0], _definition(conn, name)[1])
+               for name, _ in q.ROLLUPS if name in managed}
+    for name in rollups:
+        _ddl(conn, f"DROP TABLE {_quote(conn, name)}")
+        _ddl(conn, f"DROP VIEW {_quote(conn, name + '_source')}")
+    _ddl(conn, q.KEYS_DROP_SQL)
+    ours = [t for t, _ in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED)] + list(q.REFERENCE_TABLES)
+    for table in ours:
+        if table not in distributed_tables(conn) or table == "repository_keys":
+            continue
+        if conn.execute(text("SELECT to_regclass(:t) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_inherits "
+                             "WHERE inhrelid = to_regclass(:t))"), {"t": table}).scalar():
+            conn.execute(text("SELECT undistribute_table(:t, cascade_via_foreign_keys => true)"), {"t": table})
+            actions.append(f"{table}: local table again")
+    _ddl(conn, "ALTER TABLE repositories ADD CONSTRAINT repositories_github_id_key UNIQUE (github_id), "
+                         "ADD CONSTRAINT repositories_full_name_key UNIQUE (full_name)")
+    for table in ("insights", "analysis_jobs"):
+        _ddl(conn, f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, "
+                             f"ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)")
+    _ddl(conn, AUDIT_PARTITION_FUNCTION.create)
+    if _citus_policies(conn):
+        _ddl(conn, ROW_LEVEL_SECURITY_CITUS.drop)
+        _ddl(conn, ROW_LEVEL_SECURITY_V2.create)
+    for name, (select, indexes) in rollups.items():
+        _ddl(conn, f"CREATE MATERIALIZED VIEW {_quote(conn, name)} AS {select}")
+        for ddl in indexes:
+            _ddl(conn, ddl)
+    _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
+    for name in ADMIN_ONLY_VIEWS:
+        if _relkind(conn, name):
+            _ddl(conn, f"REVOKE ALL ON {_quote(conn, name)} FROM {APPLICATION_ROLE_NAME}")
+    return actions
+
+
+def sync_repository_keys(conn: Connection) -> None:
+    """On Citus, record the keys of new and renamed repositories and forget those of deleted ones (no-op
+    elsewhere). Writers of ``repositories`` call it in their transaction; a duplicate name fails it."""
+    if _relkind(conn, "repository_keys") is None:
+        return
+    _ddl(conn, q.PRUNE_KEYS_SQL)
+    _ddl(conn, q.SYNC_KEYS_SQL)
