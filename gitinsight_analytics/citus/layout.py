@@ -8,14 +8,15 @@ docs/scale-out.md.
 
 from __future__ import annotations
 
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..exceptions import ConfigurationError
 from ..objects import (
     ADMIN_ONLY_VIEWS,
-    AUDIT_PARTITION_FUNCTION,
     APPLICATION_ROLE_NAME,
+    AUDIT_PARTITION_FUNCTION,
     ROW_LEVEL_SECURITY_CITUS,
     ROW_LEVEL_SECURITY_V2,
     VISIBLE_REPOSITORY_STATS,
@@ -68,7 +69,7 @@ def _unique_without(conn: Connection, table: str, column: str) -> list[str]:
                           AND a.attnum = ANY (c.conkey))"""), {"t": table, "c": column}).scalars())
 
 
-def _ddl(conn: Connection, statement: str) -> None:
+def _ddl(conn: Connection, statement: str | sql.Composable) -> None:
     """Run constant DDL as it is written (through the driver: no parameter markers are parsed)."""
     conn.connection.driver_connection.execute(statement)
 
@@ -77,23 +78,19 @@ def _citus_policies(conn: Connection) -> bool:
     return bool(conn.exec_driver_sql("SELECT to_regprocedure('app_owned_repository_ids()') IS NOT NULL").scalar())
 
 
-def _quote(conn: Connection, name: str) -> str:
-    return conn.execute(text("SELECT quote_ident(:n)"), {"n": name}).scalar_one()
-
-
 def _widen_keys(conn: Connection, table: str, column: str, actions: list[str]) -> None:
     """Put the distribution column into the primary key; refuse unique constraints that cannot hold it."""
     pk = _primary_key(conn, table)
     if pk is not None and column not in pk[1]:
         name, cols = pk
-        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} DROP CONSTRAINT {_quote(conn, name)}, "
-                             f"ADD CONSTRAINT {_quote(conn, name)} PRIMARY KEY "
-                             f"({', '.join(_quote(conn, c) for c in [*cols, column])})")
+        _ddl(conn, sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} PRIMARY KEY ({c})").format(
+            t=sql.Identifier(table), n=sql.Identifier(name),
+            c=sql.SQL(", ").join(map(sql.Identifier, [*cols, column]))))
         actions.append(f"{table}: primary key ({', '.join(cols)}) -> ({', '.join([*cols, column])})")
     unique = _unique_without(conn, table, column)
     if table == "repositories":
         for name in unique:
-            _ddl(conn, f"ALTER TABLE repositories DROP CONSTRAINT {_quote(conn, name)}")
+            _ddl(conn, sql.SQL("ALTER TABLE repositories DROP CONSTRAINT {}").format(sql.Identifier(name)))
         if unique:
             actions.append(f"repositories: {', '.join(unique)} enforced through the reference table repository_keys")
     elif unique:
@@ -125,7 +122,7 @@ def distribute(conn: Connection) -> list[str]:
              if _relkind(conn, name) == "m"}
     _ddl(conn, VISIBLE_REPOSITORY_STATS.drop)
     for name in views:
-        _ddl(conn, f"DROP MATERIALIZED VIEW {_quote(conn, name)}")
+        _ddl(conn, sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(name)))
 
     # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce, and the reference table that enforces the rest.
     if not _citus_policies(conn):
@@ -147,7 +144,8 @@ def distribute(conn: Connection) -> list[str]:
         SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
         WHERE contype = 'f' AND confrelid::regclass::text = ANY (:g)"""), {"g": group}).all()
     for table, name, _ in fkeys:
-        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} DROP CONSTRAINT {_quote(conn, name)}")
+        _ddl(conn, sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table),
+                                                                      sql.Identifier(name)))
     # (reference tables) (distributed tables' foreign keys point at them), then the co-located group.
     for table in q.REFERENCE_TABLES:
         if table in pending:
@@ -164,7 +162,8 @@ def distribute(conn: Connection) -> list[str]:
             conn.execute(text("SELECT create_distributed_table(:t, :c)"), {"t": table, "c": column})
             actions.append(f"{table}: distributed on {column} (monthly partitions distributed with it)")
     for table, name, definition in fkeys:
-        _ddl(conn, f"ALTER TABLE {_quote(conn, table)} ADD CONSTRAINT {_quote(conn, name)} {definition}")
+        _ddl(conn, sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(  # definition: pg_get_constraintdef
+            sql.Identifier(table), sql.Identifier(name), sql.SQL(definition)))
     if "repository_keys" in pending:
         _ddl(conn, q.KEYS_FK_SQL)
 
@@ -173,25 +172,26 @@ def distribute(conn: Connection) -> list[str]:
         if name not in views:
             continue
         select, indexes = views[name]
-        source = _quote(conn, f"{name}_source")
-        _ddl(conn, f"CREATE VIEW {source} AS {select}")
-        _ddl(conn, f"CREATE TABLE {_quote(conn, name)} AS SELECT * FROM {source} WITH NO DATA")
+        source, target = sql.Identifier(f"{name}_source"), sql.Identifier(name)
+        _ddl(conn, sql.SQL("CREATE VIEW {} AS {}").format(source, sql.SQL(select)))  # select: pg_get_viewdef
+        _ddl(conn, sql.SQL("CREATE TABLE {} AS SELECT * FROM {} WITH NO DATA").format(target, source))
         conn.execute(text("SELECT create_distributed_table(:t, :c, colocate_with => 'repositories')"),
                      {"t": name, "c": column})
         for ddl in indexes:
             _ddl(conn, ddl)
-        _ddl(conn, f"INSERT INTO {_quote(conn, name)} SELECT * FROM {source}")
+        _ddl(conn, sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, source))
         actions.append(f"{name}: rollup table distributed on {column}, refreshed from the view {name}_source")
     for name in q.COORDINATOR_VIEWS:
         if name in views:
             select, indexes = views[name]
-            _ddl(conn, f"CREATE MATERIALIZED VIEW {_quote(conn, name)} AS {select}")
+            _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
             for ddl in indexes:
                 _ddl(conn, ddl)
     _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
     for name in ADMIN_ONLY_VIEWS:
         if _relkind(conn, name):
-            _ddl(conn, f"REVOKE ALL ON {_quote(conn, name)} FROM {APPLICATION_ROLE_NAME}")
+            _ddl(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name),
+                                                                 sql.Identifier(APPLICATION_ROLE_NAME)))
 
     # 5. One repository's statistics run on the worker holding its shard; the RLS role must be able to log in
     #    there (Citus runs shard queries as the current role).
@@ -200,7 +200,7 @@ def distribute(conn: Connection) -> list[str]:
     _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
     for function in q.POLICY_FUNCTIONS:
         conn.execute(text("SELECT create_distributed_function(:f)"), {"f": function})
-    _ddl(conn, f"ALTER ROLE {APPLICATION_ROLE_NAME} LOGIN")
+    _ddl(conn, sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(APPLICATION_ROLE_NAME)))
     actions.append("get_repository_stats(uuid): delegated to the shard of its repository")
     return actions
 
@@ -216,8 +216,8 @@ def undistribute(conn: Connection) -> list[str]:
     rollups = {name: (_definition(conn, f"{name}_source")[0], _definition(conn, name)[1])
                for name, _ in q.ROLLUPS if name in managed}
     for name in rollups:
-        _ddl(conn, f"DROP TABLE {_quote(conn, name)}")
-        _ddl(conn, f"DROP VIEW {_quote(conn, name + '_source')}")
+        _ddl(conn, sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        _ddl(conn, sql.SQL("DROP VIEW {}").format(sql.Identifier(f"{name}_source")))
     _ddl(conn, q.KEYS_DROP_SQL)
     ours = [t for t, _ in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED)] + list(q.REFERENCE_TABLES)
     for table in ours:
@@ -230,20 +230,21 @@ def undistribute(conn: Connection) -> list[str]:
     _ddl(conn, "ALTER TABLE repositories ADD CONSTRAINT repositories_github_id_key UNIQUE (github_id), "
                          "ADD CONSTRAINT repositories_full_name_key UNIQUE (full_name)")
     for table in ("insights", "analysis_jobs"):
-        _ddl(conn, f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, "
-                             f"ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)")
+        _ddl(conn, sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {k}, ADD CONSTRAINT {k} PRIMARY KEY (id)").format(
+            t=sql.Identifier(table), k=sql.Identifier(f"{table}_pkey")))
     _ddl(conn, AUDIT_PARTITION_FUNCTION.create)
     if _citus_policies(conn):
         _ddl(conn, ROW_LEVEL_SECURITY_CITUS.drop)
         _ddl(conn, ROW_LEVEL_SECURITY_V2.create)
     for name, (select, indexes) in rollups.items():
-        _ddl(conn, f"CREATE MATERIALIZED VIEW {_quote(conn, name)} AS {select}")
+        _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
         for ddl in indexes:
             _ddl(conn, ddl)
     _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
     for name in ADMIN_ONLY_VIEWS:
         if _relkind(conn, name):
-            _ddl(conn, f"REVOKE ALL ON {_quote(conn, name)} FROM {APPLICATION_ROLE_NAME}")
+            _ddl(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name),
+                                                                 sql.Identifier(APPLICATION_ROLE_NAME)))
     return actions
 
 

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -53,12 +54,14 @@ def _is_rollup(engine: Engine, view: str) -> bool:
 def _refresh_rollup(engine: Engine, view: str) -> None:
     """Replace a rollup table's rows with its source view's in one transaction: readers see the old rows until
     the commit, as with REFRESH ... CONCURRENTLY; on Citus both statements run shard by shard on the workers."""
+    table, source = sql.Identifier(view), sql.Identifier(f"{view}_source")
     with engine.begin() as conn:
-        conn.execute(text(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'"))
-        conn.execute(text(f"DELETE FROM {view}"))  # names from a constant tuple, never from input
-        conn.execute(text(f"INSERT INTO {view} SELECT * FROM {view}_source"))
+        raw = conn.connection.driver_connection
+        raw.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(REFRESH_WORK_MEM)))
+        raw.execute(sql.SQL("DELETE FROM {}").format(table))
+        raw.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, source))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"ANALYZE {view}"))
+        conn.connection.driver_connection.execute(sql.SQL("ANALYZE {}").format(table))
 
 
 def _refresh_one(engine: Engine, view: str, concurrently: bool) -> float:

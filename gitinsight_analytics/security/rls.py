@@ -8,11 +8,12 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
+from psycopg import sql
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ConfigurationError, RowSecurityError, ValidationError
-from ..objects import APPLICATION_ROLE_NAME
+from ..objects import APPLICATION_ROLE_NAME, CITUS_USER_LISTS_SQL
 
 __all__ = [
     "as_user",
@@ -41,12 +42,35 @@ def _in_transaction(dbapi_connection: object) -> bool:
     return status is None or status != 0  # psycopg.pq.TransactionStatus.IDLE
 
 
+def _citus_policies(conn: Connection) -> bool:
+    """Whether the database runs the Citus variant of the policies (objects.ROW_LEVEL_SECURITY_CITUS)."""
+    return bool(conn.execute(text("SELECT to_regprocedure('app_owned_repository_ids()') IS NOT NULL")).scalar())
+
+
+def _citus_session(conn: Connection, user_id: str) -> str:
+    """On Citus: compute the user's lists as the admin, hand them and the user id to every node as transaction
+    settings (``SET LOCAL``, propagated by citus.propagate_set_commands; ``set_config`` is not), then take the role.
+    SET takes no bound parameters: the values, a UUID and arrays of UUIDs read from the database, are quoted by
+    the driver (``sql.Literal``)."""
+    visible, owners, owned = conn.execute(text(CITUS_USER_LISTS_SQL), {"u": user_id}).one()
+    raw = conn.connection.driver_connection
+    raw.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+    for name, value in ((USER_ID_SETTING, user_id), ("app.visible_repository_ids", visible),
+                        ("app.visible_owner_ids", owners), ("app.owned_repository_ids", owned)):
+        raw.execute(sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value)))
+    conn.execute(text("SET LOCAL ROLE application_role"))
+    return conn.execute(text("SELECT current_user::text")).scalar()
+
+
 @contextlib.contextmanager
 def _session(conn: Connection, user_id: str) -> Iterator[Connection]:
     with conn.begin() as transaction:
-        conn.execute(text("SET LOCAL ROLE application_role"))
-        role = conn.execute(text("SELECT current_user::text, set_config(:s, :u, true)"),
-                            {"s": USER_ID_SETTING, "u": user_id}).scalar()
+        if _citus_policies(conn):
+            role = _citus_session(conn, user_id)
+        else:
+            conn.execute(text("SET LOCAL ROLE application_role"))
+            role = conn.execute(text("SELECT current_user::text, set_config(:s, :u, true)"),
+                                {"s": USER_ID_SETTING, "u": user_id}).scalar()
         if role != APPLICATION_ROLE_NAME:  # SET LOCAL outside a transaction block (autocommit) does nothing
             raise RowSecurityError("as_user: the role was not set (is the connection in autocommit mode?); "
                                    "nothing was run")

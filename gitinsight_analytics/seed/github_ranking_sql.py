@@ -220,7 +220,7 @@ SELECT count(*) FILTER (WHERE added) FROM written
 # A file counts as imported only while its snapshots exist (a synthetic `--replace` may have truncated them).
 KNOWN_FILES_SQL = """
 SELECT f.snapshot_date, f.sha256, f.file_name FROM github_ranking_files f
-WHERE EXISTS (SELECT 1 FROM repository_snapshots s WHERE s.snapshot_date = f.snapshot_date)
+WHERE f.snapshot_date IN (SELECT DISTINCT s.snapshot_date FROM repository_snapshots s)
 """
 
 RECORD_FILES_SQL = """
