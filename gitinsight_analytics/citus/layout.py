@@ -17,6 +17,7 @@ from ..objects import (
     ADMIN_ONLY_VIEWS,
     APPLICATION_ROLE_NAME,
     AUDIT_PARTITION_FUNCTION,
+    REPOSITORY_STATS_FUNCTION,
     ROW_LEVEL_SECURITY_CITUS,
     ROW_LEVEL_SECURITY_V2,
     VISIBLE_REPOSITORY_STATS,
@@ -109,6 +110,7 @@ def distribute(conn: Connection) -> list[str]:
     pending = [t for t in tables if t not in managed and (t == "repository_keys" or _relkind(conn, t))]
     if not pending and not rollups:
         _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
+        _ddl(conn, q.REPOSITORY_STATS_FUNCTION_CITUS)
         return ["the schema is already laid out for Citus: nothing to do"]
     actions: list[str] = []
     # Only BEFORE UPDATE triggers that set NEW.updated_at exist: they touch no other row or table, which is what
@@ -124,7 +126,8 @@ def distribute(conn: Connection) -> list[str]:
     for name in views:
         _ddl(conn, sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(name)))
 
-    # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce, and the reference table that enforces the rest.
+    # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce,
+    #    and the reference table that enforces the rest.
     if not _citus_policies(conn):
         _ddl(conn, ROW_LEVEL_SECURITY_V2.drop)
         _ddl(conn, ROW_LEVEL_SECURITY_CITUS.create)
@@ -195,6 +198,7 @@ def distribute(conn: Connection) -> list[str]:
 
     # 5. One repository's statistics run on the worker holding its shard; the RLS role must be able to log in
     #    there (Citus runs shard queries as the current role).
+    _ddl(conn, q.REPOSITORY_STATS_FUNCTION_CITUS)
     _ddl(conn, "SELECT create_distributed_function('get_repository_stats(uuid)', '$1', "
                          "colocate_with => 'repositories')")
     _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
@@ -233,6 +237,7 @@ def undistribute(conn: Connection) -> list[str]:
         _ddl(conn, sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {k}, ADD CONSTRAINT {k} PRIMARY KEY (id)").format(
             t=sql.Identifier(table), k=sql.Identifier(f"{table}_pkey")))
     _ddl(conn, AUDIT_PARTITION_FUNCTION.create)
+    _ddl(conn, REPOSITORY_STATS_FUNCTION.create)
     if _citus_policies(conn):
         _ddl(conn, ROW_LEVEL_SECURITY_CITUS.drop)
         _ddl(conn, ROW_LEVEL_SECURITY_V2.create)
@@ -253,5 +258,5 @@ def sync_repository_keys(conn: Connection) -> None:
     elsewhere). Writers of ``repositories`` call it in their transaction; a duplicate name fails it."""
     if _relkind(conn, "repository_keys") is None:
         return
-    _ddl(conn, q.PRUNE_KEYS_SQL)
-    _ddl(conn, q.SYNC_KEYS_SQL)
+    conn.exec_driver_sql(q.PRUNE_KEYS_SQL)
+    conn.exec_driver_sql(q.SYNC_KEYS_SQL)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..objects import AUDIT_PARTITION_FUNCTION
+from ..objects import AUDIT_PARTITION_FUNCTION, REPOSITORY_STATS_FUNCTION
 
 __all__ = [
     "REFERENCE_TABLES",
@@ -19,6 +19,8 @@ __all__ = [
     "DISTRIBUTED_SQL",
     "POLICY_FUNCTIONS",
     "AUDIT_PARTITION_FUNCTION_CITUS",
+    "REPOSITORY_STATS_FUNCTION_CITUS",
+    "CITUS_DRIFT_NAMES",
 ]
 
 #: The functions the Citus policies call: created on every node.
@@ -105,3 +107,18 @@ AUDIT_PARTITION_FUNCTION_CITUS = AUDIT_PARTITION_FUNCTION.create.replace(
     "WHERE created_at >= lo AND created_at < hi", "WHERE created_at >= lo::timestamptz AND created_at < hi::timestamptz"
 )
 assert AUDIT_PARTITION_FUNCTION_CITUS != AUDIT_PARTITION_FUNCTION.create, "create_audit_log_partition changed"
+
+# get_repository_stats is a SQL function (inlined by the planner on one node); Citus cannot plan a parameterised
+# SQL function over distributed tables, and delegates calls only of PL/pgSQL functions to the worker holding the
+# shard. The same query and result columns in PL/pgSQL.
+REPOSITORY_STATS_FUNCTION_CITUS = (
+    REPOSITORY_STATS_FUNCTION.create.replace("$$\n    SELECT", "$$\nBEGIN\n    RETURN QUERY SELECT", 1)
+    .replace("WHERE i.repository_id = repo_id;\n$$ LANGUAGE sql STABLE",
+             "WHERE i.repository_id = repo_id;\nEND;\n$$ LANGUAGE plpgsql STABLE")
+)
+assert "plpgsql" in REPOSITORY_STATS_FUNCTION_CITUS and "RETURN QUERY" in REPOSITORY_STATS_FUNCTION_CITUS
+
+#: What `alembic check` finds on a Citus database because of this layout (and nothing else): the rollup tables and
+#: repository_keys (not models), the widened primary keys, the unique keys moved to repository_keys.
+CITUS_DRIFT_NAMES = ("repository_stats", "repository_snapshot_deltas", "repository_keys", "repositories_keys_fkey",
+                     "insights_pkey", "analysis_jobs_pkey", "repositories_github_id_key", "repositories_full_name_key")

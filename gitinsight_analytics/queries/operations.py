@@ -38,18 +38,26 @@ def audit_partition_rows(bind: Bind) -> pd.DataFrame:
     ``gitinsight maintain partitions`` is due."""
     sql = """
         WITH parts AS (
-            SELECT c.oid, c.relname::text AS partition, pg_get_expr(c.relpartbound, c.oid) AS bound
+            SELECT c.relname::text AS partition,
+                   substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''([^'']+)''\\)')::timestamptz
+                       AS range_start,
+                   substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']+)''\\)')::timestamptz
+                       AS range_end
             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
             WHERE i.inhparent = to_regclass('audit_logs')
         ), counted AS (
-            SELECT tableoid, count(*) AS n FROM audit_logs GROUP BY tableoid
+            -- per month, not per tableoid: on Citus the rows come from the shards, whose tableoids are not the
+            -- partitions'. Partitions are whole months, so a month lies in one partition or in the default one.
+            SELECT date_trunc('month', created_at) AS month, count(*) AS n FROM audit_logs GROUP BY 1
         )
-        SELECT p.partition,
-               substring(p.bound FROM 'FROM \\(''([^'']+)''\\)')::timestamptz AS range_start,
-               substring(p.bound FROM 'TO \\(''([^'']+)''\\)')::timestamptz AS range_end,
-               COALESCE(c.n, 0) AS rows
-        FROM parts p LEFT JOIN counted c ON c.tableoid = p.oid
-        ORDER BY range_start NULLS LAST, p.partition
+        SELECT p.partition, p.range_start, p.range_end,
+               COALESCE((SELECT sum(c.n) FROM counted c
+                         WHERE CASE WHEN p.range_start IS NULL
+                                    THEN NOT EXISTS (SELECT 1 FROM parts q WHERE c.month >= q.range_start
+                                                                             AND c.month < q.range_end)
+                                    ELSE c.month >= p.range_start AND c.month < p.range_end END), 0)::bigint AS rows
+        FROM parts p
+        ORDER BY p.range_start NULLS LAST, p.partition
     """
     with connection(bind) as conn:
         return read_frame(conn, sql, {}, {"partition": "str", "range_start": "ts", "range_end": "ts", "rows": "int"})

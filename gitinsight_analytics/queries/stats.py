@@ -104,20 +104,19 @@ def repository_stats(
 def get_repository_stats(bind: Bind, *, full_name: str) -> pd.DataFrame:
     """Live statistics of one repository through the SQL function ``get_repository_stats(id)``:
     full_name, total_insights, avg_confidence, latest_analysis, insight_types (list of str)."""
-    value = check_text(full_name, "full_name")
+    check_text(full_name, "full_name")
+    # The id first, then the function alone: on Citus a call with a constant id is delegated to the worker that
+    # holds the repository's shard (a LATERAL call per row of a distributed table cannot be planned there).
     sql = """
-        SELECT r.full_name, s.total_insights, s.avg_confidence::float8 AS avg_confidence, s.latest_analysis,
-               s.insight_types
-        FROM repositories r CROSS JOIN LATERAL get_repository_stats(r.id) s
-        WHERE r.full_name = :full_name
+        SELECT CAST(:full_name AS text) AS full_name, s.total_insights, s.avg_confidence::float8 AS avg_confidence,
+               s.latest_analysis, s.insight_types
+        FROM get_repository_stats(CAST(:id AS uuid)) s
     """
     kinds = {"full_name": "str", "total_insights": "int", "avg_confidence": "float", "latest_analysis": "ts",
              "insight_types": "obj"}
     with connection(bind) as conn:
-        frame = read_frame(conn, sql, {"full_name": value}, kinds) if value else None
-        if frame is None or frame.empty:  # not spelled exactly: resolve case-insensitively (or say it is unknown)
-            _, name = resolve_repository(conn, full_name)
-            frame = read_frame(conn, sql, {"full_name": name}, kinds)
+        repository_id, name = resolve_repository(conn, full_name)
+        frame = read_frame(conn, sql, {"full_name": name, "id": str(repository_id)}, kinds)
     frame["insight_types"] = frame["insight_types"].map(lambda v: list(v or []))
     return frame
 

@@ -1,0 +1,179 @@
+"""The workbench on Citus (issue 10): the layout, the same numbers as one node, routing, keys, RLS, downgrade.
+
+A real 2-worker cluster (tests/conftest.py ``citus_cluster``) built from ../shared/citus; the single node is the
+session's embedded server with the same synthetic seed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gitinsight_analytics import citus, cluster, migrate, queries
+from gitinsight_analytics.cli import main
+from gitinsight_analytics.db import make_engine, sqlalchemy_url
+from gitinsight_analytics.security import as_user
+
+from .conftest import SMALL_POOL, _counter
+
+pytestmark = pytest.mark.slow
+
+
+def _pick(engine: Engine, query: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(query)).scalar_one()
+
+
+def _arguments(engine: Engine, name: str) -> dict[str, object]:
+    """Arguments for each query function: the data's own busiest user and most followed repository."""
+    if name == "user_dashboard":
+        return {"username": _pick(engine, "SELECT u.username FROM users u JOIN user_repository_follows f "
+                                          "ON f.user_id = u.id GROUP BY u.id, u.username "
+                                          "ORDER BY count(*) DESC, u.username LIMIT 1")}
+    if name == "get_repository_stats":
+        return {"full_name": _pick(engine, "SELECT r.full_name FROM repositories r JOIN insights i "
+                                           "ON i.repository_id = r.id GROUP BY r.full_name "
+                                           "ORDER BY count(*) DESC, r.full_name LIMIT 1")}
+    return {}
+
+
+COMPARED = [n for n in queries.__all__ if callable(getattr(queries, n)) and n not in {"refresh_stats",
+                                                                                         "command_history"}]
+
+
+def test_layout_is_distributed_and_idempotent(citus_seeded: Engine) -> None:
+    with citus_seeded.connect() as conn:
+        tables = citus.distributed_tables(conn)
+        groups = dict(conn.execute(sa.text(
+            "SELECT logicalrelid::regclass::text, colocationid FROM pg_dist_partition")).all())
+    assert {t: tables[t] for t in ("users", "api_keys", "repository_keys", "github_ranking_files")} == dict.fromkeys(
+        ("users", "api_keys", "repository_keys", "github_ranking_files"), "n")
+    colocated = ("repositories", "insights", "analysis_jobs", "repository_snapshots", "user_repository_follows",
+                 "repository_stats", "repository_snapshot_deltas")
+    assert {tables[t] for t in colocated} == {"h"} and len({groups[t] for t in colocated}) == 1
+    assert tables["audit_logs"] == "h"
+    assert migrate.upgrade(citus_seeded) == ["the schema is already laid out for Citus: nothing to do"]
+
+
+@pytest.mark.parametrize("name", COMPARED)
+def test_same_frames_as_a_single_node(citus_seeded: Engine, seeded_engine: Engine, name: str) -> None:
+    from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
+
+    refresh_repository_stats(seeded_engine)
+    refresh_repository_stats(citus_seeded)
+    function = getattr(queries, name)
+    single = function(seeded_engine, **_arguments(seeded_engine, name))
+    distributed = function(citus_seeded, **_arguments(citus_seeded, name))
+    if isinstance(single, pd.DataFrame):
+        assert len(single) > 0 or name in {"job_failures", "queue_backlog", "trending_by_stars"}
+        pd.testing.assert_frame_equal(distributed, single)
+    else:  # data_as_of: the same data dates; when each side's views were refreshed differs, of course
+        assert {k: v for k, v in distributed.items() if k != "view_refreshed_at"} == {
+            k: v for k, v in single.items() if k != "view_refreshed_at"}
+
+
+def _explain(engine: Engine, query: str, params: dict[str, object]) -> str:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # Citus delegates outside BEGIN
+        return "\n".join(conn.execute(sa.text("EXPLAIN " + query), params).scalars())
+
+
+def test_one_repository_and_a_dashboard_page_stay_on_one_shard(citus_seeded: Engine) -> None:
+    repo = _pick(citus_seeded, "SELECT id::text FROM repositories ORDER BY full_name LIMIT 1")
+    # the call is delegated to the worker holding the repository's shard ...
+    stats = _explain(citus_seeded, f"SELECT get_repository_stats('{uuid.UUID(repo)}'::uuid)", {})
+    assert "Task Count: 1" in stats, stats
+    # ... and the query it runs (queries.get_repository_stats calls it in FROM, on the coordinator) is routed there
+    one = _explain(citus_seeded, "SELECT type, count(*) FROM insights WHERE repository_id = CAST(:r AS uuid) "
+                                 "GROUP BY type", {"r": repo})
+    assert "Task Count: 1" in one, one
+    user = _pick(citus_seeded, "SELECT user_id::text FROM user_repository_follows LIMIT 1")
+    page = _explain(citus_seeded, """
+        SELECT r.full_name, count(i.id) FROM user_repository_follows f
+        JOIN repositories r ON r.id = f.repository_id LEFT JOIN insights i ON i.repository_id = r.id
+        WHERE f.user_id = CAST(:u AS uuid) GROUP BY r.full_name ORDER BY r.full_name LIMIT 20""", {"u": user})
+    # co-located: the joins run inside each shard's task, no repartitioning or pulling of rows
+    assert "Custom Scan (Citus Adaptive)" in page and "Repartition" not in page and "Hash Join" in page, page
+
+
+def test_search_and_trending_run_on_every_shard_with_the_limit_pushed_down(citus_seeded: Engine) -> None:
+    with citus_seeded.connect() as conn:
+        shards = conn.execute(sa.text("SELECT shard_count FROM citus_tables WHERE table_name = "
+                                      "'repositories'::regclass")).scalar_one()
+    search = _explain(citus_seeded, "SELECT full_name FROM repositories WHERE name ILIKE :t "
+                                    "ORDER BY stars DESC NULLS LAST, id LIMIT 20", {"t": "%a%"})
+    assert f"Task Count: {shards}" in search and search.count("Limit") >= 2, search
+    trending = _explain(citus_seeded, "SELECT repository_id, sum(d_stars) FROM repository_snapshot_deltas "
+                                      "GROUP BY repository_id ORDER BY 2 DESC LIMIT 10", {})
+    assert f"Task Count: {shards}" in trending and trending.count("Limit") >= 2, trending
+
+
+def test_full_name_and_github_id_stay_unique(citus_seeded: Engine) -> None:
+    with citus_seeded.connect() as conn:
+        existing = conn.execute(sa.text("SELECT full_name, github_id, owner_id FROM repositories LIMIT 1")).one()
+    insert = sa.text("INSERT INTO repositories (github_id, name, full_name, url, clone_url, owner_id) "
+                     "VALUES (:g, 'x', :f, 'u', 'c', :o)")
+    sequential = sa.text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")  # writers of repositories do
+    for github_id, full_name in ((existing.github_id, "someone/else"), (10**12, existing.full_name)):
+        with pytest.raises(sa.exc.IntegrityError), citus_seeded.begin() as conn:
+            conn.execute(sequential)
+            conn.execute(insert, {"g": github_id, "f": full_name, "o": existing.owner_id})
+            citus.sync_repository_keys(conn)
+    # A writer that does not record the keys is refused at commit by the deferred foreign key (Citus reports the
+    # worker's refusal to commit as an internal error), and nothing is written.
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.InternalError)), citus_seeded.begin() as conn:
+        conn.execute(insert, {"g": 10**12, "f": "someone/new", "o": existing.owner_id})
+    with citus_seeded.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM repositories WHERE github_id = 10^12")).scalar() == 0
+
+
+def test_row_level_security_matches_the_single_node(citus_seeded: Engine, seeded_engine: Engine) -> None:
+    user = uuid.UUID(_pick(seeded_engine, "SELECT user_id::text FROM user_repository_follows "
+                                          "GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1"))
+    counts = []
+    for engine in (seeded_engine, citus_seeded):
+        with as_user(engine, user) as conn:
+            counts.append([conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+                           for t in ("repositories", "insights", "users", "user_repository_follows", "api_keys")])
+    assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+def test_downgrade_and_upgrade_again(citus_cluster) -> None:  # noqa: ANN001
+    name = f"gi_citus_{os.getpid()}_{next(_counter)}"
+    engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
+    try:
+        assert any("distributed on id" in a for a in migrate.upgrade(engine))
+        undone = migrate.downgrade(engine, "base")
+        assert "repositories: local table again" in undone
+        with engine.connect() as conn:
+            assert citus.distributed_tables(conn) == {}
+        assert migrate.upgrade(engine)[0] != "the schema is already laid out for Citus: nothing to do"
+        assert migrate.drift(engine) == []
+    finally:
+        engine.dispose()
+        cluster.drop_database(citus_cluster, name)
+
+
+def test_cluster_cli_needs_a_citus_bindir(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    from gitinsight_analytics.server import bindir
+    from gitinsight_analytics.settings import load_settings
+
+    monkeypatch.setenv("GITINSIGHT_HOME", str(tmp_path))
+    monkeypatch.setenv("GITINSIGHT_PG_BINDIR", str(bindir(load_settings({}))))  # the wheel's: no Citus
+    assert main(["cluster", "start", "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no Citus extension" in err and "build.sh" in err
+
+
+def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GITINSIGHT_HOME", str(citus_cluster.home))
+    monkeypatch.setenv("GITINSIGHT_CLUSTER_PORT", str(citus_cluster.cluster_port))
+    assert main(["cluster", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "worker2: running" in out and "Citus 14" in out and out.count("127.0.0.1:") >= 5
+    assert main(["cluster", "url"]) == 0
+    assert capsys.readouterr().out.strip() == f"postgresql://postgres@127.0.0.1:{citus_cluster.cluster_port}/gitinsight"
