@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
+from ..citus import staging
 from ..exceptions import DataLoadError
 from . import github_ranking_sql as sql
 from .github_ranking_csv import (
@@ -225,6 +226,7 @@ def _upsert(conn: Connection, counts: _Counts) -> None:
 
 def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: tqdm) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    on_citus = staging.stage(conn)  # on Citus: the tables copied to the coordinator (see citus.staging)
     for statement in (sql.RAW_SQL, sql.FILES_SQL, DERIVED_GITHUB_ID_FUNCTION):
         conn.execute(text(statement))
     staged = _stage_files(conn, paths, counts, bar)
@@ -242,6 +244,8 @@ def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: tqdm) -> 
     _upsert(conn, counts)
     conn.execute(text(sql.RECORD_FILES_SQL),
                  [{"d": s.file.snapshot_date, "n": s.name, "s": s.file.sha256, "r": s.rows} for s in staged])
+    if on_citus:
+        staging.write_back(conn)
     counts.latest_date = conn.execute(text("SELECT max(snapshot_date) FROM github_ranking_files")).scalar()
 
 
