@@ -7,6 +7,7 @@ session's embedded server with the same synthetic seed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import uuid
 
 import pandas as pd
@@ -177,3 +178,68 @@ def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:
     assert "worker2: running" in out and "Citus 14" in out and out.count("127.0.0.1:") >= 5
     assert main(["cluster", "url"]) == 0
     assert capsys.readouterr().out.strip() == f"postgresql://postgres@127.0.0.1:{citus_cluster.cluster_port}/gitinsight"
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
+
+
+@pytest.fixture(scope="module")
+def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
+    """The same real github-ranking files (the last 8 daily files, renames included) imported into a single-node
+    database and into a cluster database."""
+    from gitinsight_analytics.seed import import_github_ranking
+
+    from .conftest import create_database, drop_database
+
+    files = sorted(REAL.glob("github-ranking-*.csv"))[-8:]
+    if len(files) < 8:
+        pytest.skip(f"the real data is missing at {REAL}")
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single = make_engine(create_database(pg, single_name, template=migrated_template), pool=SMALL_POOL)
+    distributed = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, citus_name)), pool=SMALL_POOL)
+    migrate.upgrade(distributed)
+    results = [import_github_ranking(engine, files, progress=False) for engine in (single, distributed)]
+    yield single, distributed, results
+    for engine in (single, distributed):
+        engine.dispose()
+    drop_database(pg, single_name)
+    cluster.drop_database(citus_cluster, citus_name)
+
+
+def test_import_counts_match(imported_pair) -> None:  # noqa: ANN001
+    _, _, (single, distributed) = imported_pair
+    fields = ("files_read", "users_created", "repositories_created", "repositories_updated", "snapshots_added",
+              "renames", "latest_date")
+    assert {f: getattr(distributed, f) for f in fields} == {f: getattr(single, f) for f in fields}
+    assert single.snapshots_added > 1000
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("trending_by_stars", {"window_days": 7}),
+    ("trending_by_stars", {"window_days": 3, "language": "Python"}),
+    ("search_repositories", {"text": "react", "limit": 50}),
+    ("repository_stats", {"limit": 100}),
+    ("data_as_of", {}),
+])
+def test_star_history_queries_match(imported_pair, name: str, kwargs: dict) -> None:  # noqa: ANN001
+    single, distributed, _ = imported_pair
+    left, right = (getattr(queries, name)(engine, **kwargs) for engine in (distributed, single))
+    if isinstance(right, pd.DataFrame):
+        assert len(right) > 0
+        clock = [c for c in ("created_at", "updated_at") if c in right]  # when each import ran, not data
+        pd.testing.assert_frame_equal(left.drop(columns=clock), right.drop(columns=clock))
+    else:
+        assert {k: v for k, v in left.items() if k != "view_refreshed_at"} == {
+            k: v for k, v in right.items() if k != "view_refreshed_at"}
+
+
+def test_import_again_is_a_no_op_and_keys_are_recorded(imported_pair) -> None:  # noqa: ANN001
+    from gitinsight_analytics.seed import import_github_ranking
+
+    _, distributed, _ = imported_pair
+    again = import_github_ranking(distributed, sorted(REAL.glob("github-ranking-*.csv"))[-8:], progress=False)
+    assert again.files_read == 0 and again.files_skipped == 8
+    with distributed.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM repositories r JOIN repository_keys k ON "
+                                    "k.repository_id = r.id AND k.full_name = r.full_name")).scalar() == conn.execute(
+            sa.text("SELECT count(*) FROM repository_keys")).scalar() > 0
