@@ -47,6 +47,8 @@ _USER_TABLES = """
 SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')  -- an extension's own tables (Citus' metadata) are not data
 ORDER BY 1, 2
 """
 _PUBLIC_SCHEMA = """
@@ -93,7 +95,7 @@ def _tables_with_rows(conn: psycopg.Connection) -> list[str]:
     for schema, table in conn.execute(_USER_TABLES).fetchall():
         if (schema, table) == ("public", "alembic_version"):
             continue
-        query = sql.SQL("SELECT EXISTS (SELECT FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(table))
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(table))
         if conn.execute(query).fetchone()[0]:
             found.append(table if schema == "public" else f"{schema}.{table}")
     return found
@@ -195,6 +197,33 @@ def _admin(admin_url: str | None, statement: sql.SQL, database: str, what: str) 
             raise GitInsightError(f"{what} database {database} failed: {_first_line(exc)}") from None
 
 
+def _is_cluster(url: str) -> bool:
+    with connect(url) as conn:
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").fetchone()[0])
+
+
+def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Path | None,
+                          started: float) -> RestoreReport:
+    """Into a Citus coordinator: restored and verified in a scratch plain database on its server first, then
+    copied into the (laid out) cluster tables in one transaction and verified there again."""
+    from ..citus import snapshot
+
+    with snapshot.scratch_database(url) as scratch:
+        restore_backup(scratch, backup, bindir=bindir)
+        snapshot.copy_into_cluster(scratch, url)
+    not_verified = f"{backup.name} was restored into {database} (committed) but NOT verified: "
+    try:
+        verification = verify_database(url, backup, bindir=bindir)
+    except (psycopg.Error, GitInsightError) as exc:
+        raise RestoreNotVerified(not_verified + _first_line(exc)) from None
+    report = RestoreReport(backup, database, False, (), verification, time.perf_counter() - started)
+    if verification.problems:
+        error = RestoreNotVerified(not_verified + "; ".join(verification.problems))
+        error.report = report  # type: ignore[attr-defined]
+        raise error
+    return report
+
+
 def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: bool = False, admin_url: str | None = None,
                    bindir: Path | None = None) -> RestoreReport:
     """Restore the backup set ``source`` (a path, or a set :func:`.backups.open_backup` checked) into ``target``
@@ -225,6 +254,8 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
                                   "(allowed: an empty database, or force=True / --force to replace it)")
     else:
         _admin(admin_url, sql.SQL("CREATE DATABASE {}"), database, "creating")
+    if exists and _is_cluster(url):
+        return _restore_into_cluster(url, database, backup, bindir, started)
     try:
         with connect(url) as conn:
             missing = sorted(needed - _roles_present(conn, needed))

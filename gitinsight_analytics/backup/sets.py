@@ -178,8 +178,14 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
     """Write a backup set of ``engine``'s database into ``directory``; nothing is left behind on failure.
 
     ``on_snapshot`` runs once the snapshot is exported, before anything is read from it (tests write to the
-    database there to show the manifest and the dump agree).
+    database there to show the manifest and the dump agree). A Citus coordinator is backed up through a plain
+    copy of its rows (see :mod:`gitinsight_analytics.citus.snapshot`): a pg_dump of it alone holds no shard rows.
     """
+    from ..citus import snapshot
+
+    if snapshot.is_cluster(engine):
+        with snapshot.plain_copy(engine) as plain:
+            return create_backup(plain, directory, bindir=bindir, on_snapshot=on_snapshot)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValidationError("dir", f"{directory} is not a folder", "a folder for backup sets")
