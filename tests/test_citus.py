@@ -63,10 +63,6 @@ def test_layout_is_distributed_and_idempotent(citus_seeded: Engine) -> None:
 
 @pytest.mark.parametrize("name", COMPARED)
 def test_same_frames_as_a_single_node(citus_seeded: Engine, seeded_engine: Engine, name: str) -> None:
-    from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
-
-    refresh_repository_stats(seeded_engine)
-    refresh_repository_stats(citus_seeded)
     function = getattr(queries, name)
     single = function(seeded_engine, **_arguments(seeded_engine, name))
     distributed = function(citus_seeded, **_arguments(citus_seeded, name))
@@ -243,3 +239,33 @@ def test_import_again_is_a_no_op_and_keys_are_recorded(imported_pair) -> None:  
         assert conn.execute(sa.text("SELECT count(*) FROM repositories r JOIN repository_keys k ON "
                                     "k.repository_id = r.id AND k.full_name = r.full_name")).scalar() == conn.execute(
             sa.text("SELECT count(*) FROM repository_keys")).scalar() > 0
+
+
+def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster(
+        citus_seeded: Engine, citus_cluster, pg, tmp_path) -> None:  # noqa: ANN001
+    from gitinsight_analytics.backup.restore import restore_backup
+    from gitinsight_analytics.backup.sets import create_backup
+
+    from .conftest import create_database, drop_database
+
+    backup = create_backup(citus_seeded, tmp_path / "backups")
+    with citus_seeded.connect() as conn:
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+                  for t in ("users", "repositories", "insights", "audit_logs", "user_repository_follows")}
+    assert backup.rows >= sum(counts.values()) > 0
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single_url = create_database(pg, single_name)
+    citus_url = cluster.create_database(citus_cluster, citus_name)
+    try:
+        for url in (single_url, citus_url):
+            report = restore_backup(url, backup.path)
+            assert not report.verification.problems
+            engine = make_engine(sqlalchemy_url(url), pool=SMALL_POOL)
+            with engine.connect() as conn:
+                assert {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+                        for t in counts} == counts
+                assert bool(citus.distributed_tables(conn)) is (url == citus_url)
+            engine.dispose()
+    finally:
+        drop_database(pg, single_name)
+        cluster.drop_database(citus_cluster, citus_name)
