@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from .exceptions import ConfigurationError, ServerError
 from .settings import Settings
 
 __all__ = ["NodeStatus", "ClusterStatus", "start", "stop", "status", "coordinator_url", "create_database",
-           "drop_database", "citus_bindir_problem", "NODE_CONF"]
+           "drop_database", "citus_bindir_problem", "NODE_CONF", "default_shard_count"]
 
 #: Written into every node's postgresql.conf at initdb. wal_level logical: the shard rebalancer moves shards with
 #: logical replication (with 'minimal' it can only block writes while copying).
@@ -32,8 +33,13 @@ NODE_CONF = {
     "max_wal_senders": "10",
     "max_replication_slots": "10",
     "shared_buffers": "'256MB'",
-    "citus.shard_count": "16",
 }
+
+
+def default_shard_count() -> int:
+    """Shards per distributed table on a local cluster: two per core of this machine (each shard of a whole-table
+    query then gets a core; more shards only add per-task overhead on one machine). Production: docs/scale-out.md."""
+    return 2 * (os.cpu_count() or 2)
 
 STATE_FILE = "cluster.json"
 
@@ -163,10 +169,15 @@ def drop_database(settings: Settings, name: str) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def start(settings: Settings, *, workers: int = 2) -> ClusterStatus:
-    """Start (initialising the first time) a coordinator and ``workers`` workers, and register the workers."""
+def start(settings: Settings, *, workers: int = 2, shard_count: int | None = None) -> ClusterStatus:
+    """Start (initialising the first time) a coordinator and ``workers`` workers, and register the workers.
+
+    ``shard_count`` (default :func:`default_shard_count`) is written into new nodes' configuration: the number of
+    shards of each table ``db upgrade`` distributes later."""
     if not 1 <= workers <= 16:
         raise ConfigurationError(f"--workers {workers} is out of range (allowed: 1..16)")
+    if shard_count is not None and not 1 <= shard_count <= 256:
+        raise ConfigurationError(f"--shard-count {shard_count} is out of range (allowed: 1..256)")
     bindir = _bindir(settings)
     folder = _dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,7 +190,8 @@ def start(settings: Settings, *, workers: int = 2) -> ClusterStatus:
     state["workers"] = workers
     ports = [state["port"] + i for i in range(workers + 1)]
     for name, port in zip(_node_names(workers), ports, strict=True):
-        server.start(_node_settings(settings, name, port, bindir), extra_conf=NODE_CONF)
+        conf = {**NODE_CONF, "citus.shard_count": str(shard_count or default_shard_count())}
+        server.start(_node_settings(settings, name, port, bindir), extra_conf=conf)
     (folder / STATE_FILE).write_text(json.dumps(state))
     _register(ports[0], ports[1:], settings.db_name)
     return status(settings)

@@ -17,9 +17,11 @@ def cluster() -> None:
 
 @cluster.command()
 @click.option("--workers", type=int, default=2, show_default=True, help="Number of worker nodes (1..16).")
-def start(workers: int) -> None:
+@click.option("--shard-count", type=int, default=None,
+              help="Shards per distributed table, for a new cluster (default: 2 per CPU core of this machine).")
+def start(workers: int, shard_count: int | None) -> None:
     """Start a coordinator and N workers, register the workers, print the coordinator's URL."""
-    state = citus_cluster.start(common.settings(), workers=workers)
+    state = citus_cluster.start(common.settings(), workers=workers, shard_count=shard_count)
     click.echo(state.describe(), err=True)
     click.echo(citus_cluster.coordinator_url(common.settings()))
 
