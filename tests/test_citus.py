@@ -269,3 +269,14 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
     finally:
         drop_database(pg, single_name)
         cluster.drop_database(citus_cluster, citus_name)
+
+
+def test_every_report_renders_from_the_cluster(citus_seeded: Engine, tmp_path) -> None:  # noqa: ANN001
+    from gitinsight_analytics.reports.runner import render_all
+
+    from .reports_support import NOTEBOOKS
+
+    index = render_all(citus_seeded, reports_dir=tmp_path, notebooks_dir=NOTEBOOKS, echo=None)
+    pages = sorted(tmp_path.glob("*/*/*.html"))
+    assert index.exists() and len(pages) == len(list(NOTEBOOKS.glob("*.ipynb")))
+    assert all("Traceback" not in page.read_text() for page in pages)
