@@ -226,6 +226,9 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
             return StartResult(status(settings), ["the replica was already running"])
         if target.exists() and not _ours(target):
             raise ServerError(f"{target} exists and was not made by `gitinsight db replica start`: move it away")
+        if server._port_taken(port):
+            raise ConfigurationError(f"port {port} on 127.0.0.1 is in use (set GITINSIGHT_REPLICA_PORT to a free "
+                                     "port, 1024..65535)")
         primary, restarted = _enable_streaming(settings)
         if restarted:
             actions.append("restarted the primary with wal_level=replica and WAL senders, kept for later starts "
@@ -242,9 +245,6 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
                 shutil.rmtree(target)
                 actions.append(f"removed the old replica data directory: {why}")
         if not target.exists():
-            if server._port_taken(port):
-                raise ConfigurationError(f"port {port} on 127.0.0.1 is in use (set GITINSIGHT_REPLICA_PORT to a free "
-                                         "port, 1024..65535)")
             _clone(settings, primary, port, timeout)
             actions.append(f"cloned the primary into {target} (pg_basebackup, slot {SLOT})")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -258,6 +259,8 @@ def test_remove_and_a_lost_slot_clone_afresh(workdir: Path, cli: Cli) -> None:
     (["query", "search"], {"GITINSIGHT_READ_URL": "mysql://u@h/db"}, 2,
      "GITINSIGHT_READ_URL uses 'mysql' (allowed: postgresql://"),
     (["db", "replica", "start"], {"FOREIGN_DIR": "1"}, 1, "was not made by `gitinsight db replica start`"),
+    (["db", "replica", "start"], {"GITINSIGHT_REPLICA_PORT": "BUSY"}, 2,
+     "is in use (set GITINSIGHT_REPLICA_PORT to a free port, 1024..65535)"),
 ])
 def test_refusals_are_one_line(tmp_path: Path, cli: Cli, argv: list[str], extra: dict[str, str], code: int,
                                message: str) -> None:
@@ -268,7 +271,12 @@ def test_refusals_are_one_line(tmp_path: Path, cli: Cli, argv: list[str], extra:
     if env.pop("FOREIGN_DIR", None):
         (tmp_path / "home" / "replica").mkdir(parents=True)
         (tmp_path / "home" / "replica" / "mine.txt").write_text("keep me")
-    got, out, err = cli(*argv, env=env)
+    with socket.socket() as busy:
+        if env["GITINSIGHT_REPLICA_PORT"] == "BUSY":
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            env["GITINSIGHT_REPLICA_PORT"] = str(busy.getsockname()[1])
+        got, out, err = cli(*argv, env=env)
     assert got == code and message in err and len(err.strip().splitlines()) == 1, (out, err)
     assert not (tmp_path / "home" / "pgdata").exists()  # nothing started, nothing half-written
     if (tmp_path / "home" / "replica").exists():
