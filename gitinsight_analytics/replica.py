@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import server
-from .exceptions import ConfigurationError, ReplicaLagging, ServerError
+from .db import redact
+from .exceptions import ConfigurationError, DatabaseUnreachable, ReplicaLagging, ServerError
 from .pitr import archiving
 from .settings import Settings
 
@@ -104,9 +105,15 @@ def replica_url(settings: Settings, database: str | None = None) -> str:
 
 
 def _query(url: str, query: str, params: tuple = ()) -> tuple | None:
+    """One row of ``query`` on ``url``; an unreachable server is a one-line :class:`DatabaseUnreachable`."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise DatabaseUnreachable(f"cannot connect to {redact(url)}: {reason}") from None
+    with conn:
         return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
 
 

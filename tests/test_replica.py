@@ -291,3 +291,25 @@ def test_status_and_url_without_a_replica(tmp_path: Path, cli: Cli) -> None:
     assert code == 0 and out.strip() == f"postgresql://postgres@127.0.0.1:{env['GITINSIGHT_REPLICA_PORT']}/gitinsight"
     code, out, _ = cli("db", "replica", "stop", env=env)
     assert code == 0 and out.strip() == "the replica was not running"
+
+
+def test_report_commands_wait_for_the_read_url(settings: Settings, cli: Cli, tmp_path: Path) -> None:
+    """`report run` checks the read URL has replayed the primary's writes before a kernel starts: an unreachable
+    read URL is a one-line error, and no run is written."""
+    dead = _dead_url().replace("+psycopg", "")
+    env = _env(settings.home, settings.pg_port, replica.replica_port(settings)) | {
+        "GITINSIGHT_READ_URL": dead, "GITINSIGHT_REPORTS_DIR": str(tmp_path / "reports")}
+    code, _, err = cli("report", "run", "repository_stats", env=env)
+    assert code == 1 and err.startswith(f"error: cannot connect to {dead}") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "reports" / "repository_stats").exists()
+
+
+@pytest.mark.parametrize("read_url", [None, "postgresql://postgres@127.0.0.1:5/replica"])
+def test_kernels_and_lab_get_the_read_url(read_url: str | None) -> None:
+    from gitinsight_analytics.reports.lab import lab_command
+
+    primary = "postgresql://postgres@127.0.0.1:4/primary"
+    stale = {"GITINSIGHT_READ_URL": "postgresql://x@elsewhere/db"}
+    assert runner.kernel_env(primary, read_url)["GITINSIGHT_READ_URL"] == (read_url or primary)
+    _, env = lab_command(primary, NOTEBOOKS, base_env=stale, read_url=read_url)
+    assert env["DATABASE_URL"] == primary and env["GITINSIGHT_READ_URL"] == (read_url or primary)
