@@ -33,14 +33,14 @@ __all__ = ["ReplicaStatus", "StartResult", "replica_port", "replica_url", "start
 SLOT = "gitinsight_replica"
 REPLICATION_CONF = "gitinsight-replication.conf"
 INCLUDE_LINE = f"include_if_exists = '{REPLICATION_CONF}'  # streaming replica: gitinsight db replica start"
+#: WAL the primary keeps for a stopped replica; past it the slot is given up (the next start clones afresh).
+SLOT_WAL_KEEP = "8GB"
 #: The primary's settings for streaming (persisted; ``db replica stop --remove`` deletes the file).
 REPLICATION_SETTINGS = {
     "wal_level": "replica",
     "max_wal_senders": "4",
     "max_replication_slots": "4",
-    # A replica stopped for long must not fill the disk: past this much WAL the slot is given up, and the next
-    # `replica start` clones afresh.
-    "max_slot_wal_keep_size": "'8GB'",
+    "max_slot_wal_keep_size": f"'{SLOT_WAL_KEEP}'",  # a replica stopped for long must not fill the disk
 }
 #: Appended to the replica's postgresql.auto.conf after pg_basebackup -R.
 MARKER = "# gitinsight db replica"
@@ -283,7 +283,7 @@ def stop(settings: Settings, *, remove: bool = False) -> list[str]:
         if not remove:
             if target.exists():
                 done.append(f"kept its data directory {target} and the primary's slot {SLOT} (WAL is kept for it "
-                            f"up to {REPLICATION_SETTINGS['max_slot_wal_keep_size']}); --remove deletes them")
+                            f"up to {SLOT_WAL_KEEP}); --remove deletes them")
             return done
         if target.exists():
             if not _ours(target):
