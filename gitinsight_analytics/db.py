@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine, make_url
 from .exceptions import ConfigurationError, DatabaseUnreachable, ServerTooOld
 from .settings import PoolSettings, Settings
 
-__all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact"]
+__all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact",
+           "resolve_read_url"]
 
 MIN_SERVER_VERSION_NUM = 150000
 
@@ -20,18 +21,18 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def sqlalchemy_url(url: str) -> str:
-    """``postgresql://`` or ``postgres://`` spelled with the psycopg 3 driver explicitly."""
+def sqlalchemy_url(url: str, *, setting: str = "DATABASE_URL") -> str:
+    """``postgresql://`` or ``postgres://`` spelled with the psycopg 3 driver explicitly (``setting``: for errors)."""
     try:
         parsed = make_url(url)
     except Exception:
         raise ConfigurationError(
-            f"DATABASE_URL {redact(url)!r} is not a URL (allowed: postgresql://user:password@host:port/dbname)"
+            f"{setting} {redact(url)!r} is not a URL (allowed: postgresql://user:password@host:port/dbname)"
         ) from None
     if parsed.drivername in {"postgresql", "postgres", "postgresql+psycopg"}:
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ConfigurationError(
-        f"DATABASE_URL uses {parsed.drivername!r} (allowed: postgresql:// or postgresql+psycopg://)"
+        f"{setting} uses {parsed.drivername!r} (allowed: postgresql:// or postgresql+psycopg://)"
     )
 
 
@@ -49,6 +50,13 @@ def resolve_url(settings: Settings, *, start: bool = True) -> str:
     if start:
         server.start(settings)
     return sqlalchemy_url(server.server_url(settings))
+
+
+def resolve_read_url(settings: Settings, *, start: bool = True) -> str:
+    """Where analyses read: ``GITINSIGHT_READ_URL`` (e.g. the streaming replica) if set, else :func:`resolve_url`."""
+    if settings.read_url:
+        return sqlalchemy_url(settings.read_url, setting="GITINSIGHT_READ_URL")
+    return resolve_url(settings, start=start)
 
 
 def make_engine(url: str, *, pool: PoolSettings | None = None, echo: bool = False) -> Engine:
@@ -83,11 +91,16 @@ def check_server(engine: Engine) -> int:
     return version
 
 
-def connect(settings: Settings | None = None, *, start: bool = True) -> Engine:
-    """A checked, pooled engine for the configured database; what notebooks and the CLI call."""
+def connect(settings: Settings | None = None, *, start: bool = True, read: bool = False) -> Engine:
+    """A checked, pooled engine for the configured database; what notebooks and the CLI call.
+
+    ``read=True``: the engine of the read URL (:func:`resolve_read_url`), for analyses, notebooks and reports;
+    writes (loads, refresh, keys, audit rows) always use the default, the primary.
+    """
     from .settings import load_settings
 
     settings = settings or load_settings()
-    engine = make_engine(resolve_url(settings, start=start), pool=settings.pool)
+    url = resolve_read_url(settings, start=start) if read else resolve_url(settings, start=start)
+    engine = make_engine(url, pool=settings.pool)
     check_server(engine)
     return engine

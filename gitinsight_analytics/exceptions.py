@@ -19,6 +19,7 @@ __all__ = [
     "LockUnavailable",
     "RestoreNotVerified",
     "RowSecurityError",
+    "ReplicaLagging",
 ]
 
 
@@ -105,3 +106,7 @@ class RestoreNotVerified(GitInsightError):
 
 class RowSecurityError(GitInsightError):
     """A block run as an application user could not keep, or would outlive, its role and user id."""
+
+
+class ReplicaLagging(GitInsightError):
+    """The read replica did not replay the primary's latest writes in time (reads would miss them)."""

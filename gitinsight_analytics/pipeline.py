@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from . import migrate
-from .db import connect
+from .db import connect, resolve_read_url
 from .settings import Settings
 
 __all__ = ["MainJobResult", "run_main_job"]
@@ -70,6 +70,8 @@ def run_main_job(
 
         skip_slow_imports()
 
-        index = render_all(engine, reports_dir=settings.reports_dir, notebooks_dir=settings.notebooks_dir, echo=echo)
+        read_url = resolve_read_url(settings) if settings.read_url else None  # a replica: reports read there
+        index = render_all(engine, reports_dir=settings.reports_dir, notebooks_dir=settings.notebooks_dir, echo=echo,
+                           read_url=read_url)
     engine.dispose()
     return MainJobResult(revision, empty, imported, index)

@@ -54,6 +54,11 @@ class Settings:
 
     #: WAL archiving of the embedded cluster (``GITINSIGHT_WAL_ARCHIVE``); None = keep the cluster's choice.
     wal_archive: bool | None = None
+    #: Where analyses, notebooks and reports read (``GITINSIGHT_READ_URL``, e.g. the streaming replica);
+    #: None = they read from the primary. Never a default to a running replica: reading a copy is opted into.
+    read_url: str | None = None
+    #: Port of the local streaming replica (``GITINSIGHT_REPLICA_PORT``); None = the primary's port + 1.
+    replica_port: int | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -66,6 +71,10 @@ class Settings:
     @property
     def base_backups_dir(self) -> Path:
         return self.home / "base_backups"
+
+    @property
+    def replica_dir(self) -> Path:
+        return self.home / "replica"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -144,6 +153,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
         github_ranking_dir=Path(ranking).expanduser().resolve() if ranking else Settings.github_ranking_dir,
         wal_archive=_bool(env, "GITINSIGHT_WAL_ARCHIVE", False) if env.get("GITINSIGHT_WAL_ARCHIVE") else None,
+        read_url=env.get("GITINSIGHT_READ_URL") or None,
+        replica_port=_int(env, "GITINSIGHT_REPLICA_PORT", 0, 1024, 65535) or None,
         api_key_pepper=_secret(env, "GITINSIGHT_API_KEY_PEPPER"),
         api_key_encryption_key=_secret(env, "GITINSIGHT_API_KEY_ENCRYPTION_KEY"),
     )

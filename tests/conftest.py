@@ -79,7 +79,8 @@ def debian_bindir() -> Path | None:
 @pytest.fixture(scope="session", autouse=True)
 def _clean_environment() -> Iterator[None]:
     """Tests never touch a developer's DATABASE_URL or default home."""
-    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "GITINSIGHT_HOME") if k in os.environ}
+    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "GITINSIGHT_HOME", "GITINSIGHT_READ_URL",
+                                            "GITINSIGHT_REPLICA_PORT") if k in os.environ}
     yield
     os.environ.update(saved)
 

@@ -47,13 +47,13 @@ def test_stored_without_outputs(path: Path) -> None:
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_notebook_conventions(path: Path) -> None:
-    """One parameters cell; presentation set up by the package; connect() with no URL; bound SQL only."""
+    """One parameters cell; presentation set up by the package; connect(read=True) with no URL; bound SQL only."""
     nb = nbformat.read(path, as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
     source = "\n".join(code)
-    assert "charts.setup()" in source and "engine = connect()" in source
+    assert "charts.setup()" in source and "engine = connect(read=True)" in source
     assert not re.search(r"postgres(ql)?(\+\w+)?://", source), "no database URL in a notebook"
     assert "renderers.default" not in source, "the renderer is chosen by charts.setup()"
     assert "{{" not in source, "jupysql {{var}} is text substitution: bind :params instead"

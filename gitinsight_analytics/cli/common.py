@@ -15,7 +15,7 @@ from ..db import connect
 from ..exceptions import GitInsightError
 from ..settings import Settings, load_settings
 
-__all__ = ["settings", "engine", "audited", "audit_note"]
+__all__ = ["settings", "engine", "read_engine", "audited", "audit_note"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +26,11 @@ def settings() -> Settings:
 
 def engine(*, start: bool = True) -> Engine:
     return connect(load_settings(), start=start)
+
+
+def read_engine() -> Engine:
+    """Where analyses read: GITINSIGHT_READ_URL (e.g. the replica) if set, else the primary."""
+    return connect(load_settings(), read=True)
 
 
 def audit_note(**values: Any) -> None:

@@ -94,3 +94,52 @@ def check() -> None:
             click.echo(f"drift: {diff}", err=True)
         raise click.exceptions.Exit(1)
     click.echo("no drift: models match the database")
+
+
+@db.group()
+def replica() -> None:
+    """A streaming read replica of the embedded server (reads go there through GITINSIGHT_READ_URL)."""
+
+
+@replica.command("start")
+def replica_start() -> None:
+    """Clone the primary (pg_basebackup) or resume the kept replica, and start it as a hot standby."""
+    from .. import replica as replicas
+
+    cfg = common.settings()
+    done = replicas.start(cfg)
+    for line in done.actions:
+        click.echo(line)
+    click.echo(done.status.describe())
+    if cfg.read_url != replicas.replica_url(cfg):
+        click.echo(f"reads use it once set: export GITINSIGHT_READ_URL={replicas.replica_url(cfg)}")
+
+
+@replica.command("stop")
+@click.option("--remove", is_flag=True,
+              help="Also delete the replica's data directory and the primary's slot (default: keep them).")
+def replica_stop(remove: bool) -> None:
+    """Stop the replica (the primary keeps running); its data directory is kept unless --remove."""
+    from .. import replica as replicas
+
+    for line in replicas.stop(common.settings(), remove=remove):
+        click.echo(line)
+
+
+@replica.command("status")
+def replica_status() -> None:
+    """Say whether the replica runs and how far behind the primary it is (exit code 3 when stopped)."""
+    from .. import replica as replicas
+
+    state = replicas.status(common.settings())
+    click.echo(state.describe())
+    if not state.running:
+        raise click.exceptions.Exit(3)
+
+
+@replica.command("url")
+def replica_url() -> None:
+    """Print the replica's URL (for GITINSIGHT_READ_URL or psql); does not start anything."""
+    from .. import replica as replicas
+
+    click.echo(replicas.replica_url(common.settings()))

@@ -38,6 +38,14 @@ def _url_and_engine():  # noqa: ANN202
     return engine.url.render_as_string(hide_password=False), engine
 
 
+def _read_url() -> str | None:
+    """GITINSIGHT_READ_URL (where the notebooks read), or None: they read the primary."""
+    from ..db import resolve_read_url
+
+    cfg = common.settings()
+    return resolve_read_url(cfg) if cfg.read_url else None
+
+
 @report.command("run")
 @click.argument("name")
 @click.option("-p", "--parameter", "pairs", type=(str, str), multiple=True, metavar="KEY VALUE",
@@ -45,14 +53,16 @@ def _url_and_engine():  # noqa: ANN202
 def run_cmd(name: str, pairs: tuple[tuple[str, str], ...]) -> None:
     """Run report NAME (see `gitinsight report list`); exit 2 on bad parameters, 1 if the notebook fails."""
     from ..reports import params
-    from ..reports.runner import ReportFailed, describe, run_report
+    from ..reports.runner import ReportFailed, catch_up, describe, run_report
 
     cfg = common.settings()
     given = _parameters(pairs)
     params.validate_parameters(name, given)  # cheap checks first: no database needed to reject a typo
     url, engine = _url_and_engine()
+    read_url = _read_url()
+    catch_up(url, read_url)
     result = run_report(name, given, database_url=url, reports_dir=cfg.reports_dir,
-                        notebooks_dir=cfg.notebooks_dir, engine=engine)
+                        notebooks_dir=cfg.notebooks_dir, engine=engine, read_url=read_url)
     click.echo(describe(result))
     click.echo(f"index: {cfg.reports_dir / 'index.html'}")
     if not result.ok:
@@ -65,7 +75,8 @@ def all_cmd() -> None:
     from ..reports.runner import render_all
 
     cfg = common.settings()
-    render_all(common.engine(), reports_dir=cfg.reports_dir, notebooks_dir=cfg.notebooks_dir, echo=click.echo)
+    render_all(common.engine(), reports_dir=cfg.reports_dir, notebooks_dir=cfg.notebooks_dir, echo=click.echo,
+               read_url=_read_url())
 
 
 @report.command("due")
@@ -82,7 +93,7 @@ def due_cmd(schedule_path: Path) -> None:
         url, engine = _url_and_engine()
         outcome = run_due(schedule_path, database_url=url, reports_dir=cfg.reports_dir,
                           notebooks_dir=cfg.notebooks_dir, retention_days=cfg.report_retention_days,
-                          engine=engine, echo=click.echo)
+                          engine=engine, echo=click.echo, read_url=_read_url())
     except ScheduleLocked as exc:
         click.echo(str(exc))
         return
@@ -159,7 +170,8 @@ def lab(port: int, no_browser: bool) -> None:
         click.echo("note: the database has no schema yet; run `gitinsight db upgrade` (or `gitinsight demo`)",
                    err=True)
     argv, env = lab_command(engine.url.render_as_string(hide_password=False), cfg.notebooks_dir, port=port,
-                            open_browser=not no_browser, base_env=os.environ, as_root=os.geteuid() == 0)
+                            open_browser=not no_browser, base_env=os.environ, as_root=os.geteuid() == 0,
+                            read_url=_read_url())
     engine.dispose()
     click.echo(f"JupyterLab on {cfg.notebooks_dir} at http://127.0.0.1:{port}/lab (Ctrl-C stops it)")
     os.execvpe(argv[0], argv, env)

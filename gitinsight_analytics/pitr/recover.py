@@ -68,7 +68,7 @@ def _check_target(settings: Settings, target: Path) -> None:
         raise ValidationError("--target", f"{target} exists and is not an empty folder", "a new or empty folder")
     if not target.parent.is_dir():
         raise ValidationError("--target", f"the folder {target.parent} does not exist", "a folder in an existing one")
-    for kept in (settings.pgdata, settings.wal_archive_dir, settings.base_backups_dir):
+    for kept in (settings.pgdata, settings.wal_archive_dir, settings.base_backups_dir, settings.replica_dir):
         kept = kept.resolve()
         if target == kept or kept in target.parents:
             raise ValidationError("--target", f"{target} is inside {kept}", "a folder outside the live cluster")

@@ -26,8 +26,10 @@ def lab_command(
     base_env: Mapping[str, str],
     python: str | None = None,
     as_root: bool = False,
+    read_url: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment (``base_env`` plus the database) that start JupyterLab; launches nothing."""
+    """The argv and environment (``base_env`` plus the database and the read URL, default the database) that
+    start JupyterLab; launches nothing."""
     if not 1024 <= port <= 65535:
         raise ValidationError("port", f"{port} is out of range", "1024..65535")
     notebooks_dir = Path(notebooks_dir).resolve()
@@ -46,6 +48,7 @@ def lab_command(
     env = dict(base_env)
     env.update({
         "DATABASE_URL": database_url,
+        "GITINSIGHT_READ_URL": read_url or database_url,
         "PLOOMBER_STATS_ENABLED": "false",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     })

@@ -4,7 +4,9 @@ A run writes ``<reports_dir>/<name>/<run-id>/`` holding the executed notebook (`
 self-contained HTML file (``<name>.html``: no code, plotly.js inlined, no network), ``run.json`` (parameters,
 times, duration, status, error) and ``kernel.log`` (the kernel's stderr).
 The kernel gets the database URL through its environment only, so it is never a parameter; the executed
-notebook, the log and the HTML are scrubbed of the URL and password all the same.
+notebook, the log and the HTML are scrubbed of the URL and password all the same. The notebooks read through
+``GITINSIGHT_READ_URL`` (``connect(read=True)``): the read URL given to the runner (e.g. the streaming replica),
+else the database URL.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from . import params as _params
 from .index import write_index
 
 __all__ = ["RunResult", "ReportFailed", "report_names", "run_report", "run_all", "render_all", "export_html",
-           "scrub", "skip_slow_imports", "describe", "kernel_env", "KERNEL_NAME"]
+           "scrub", "skip_slow_imports", "describe", "kernel_env", "catch_up", "KERNEL_NAME"]
 
 KERNEL_NAME = "python3"
 #: Order of ``report all``: the introduction first, operations last.
@@ -142,10 +144,11 @@ def _kernel_manager_class(env: Mapping[str, str], log_path: Path) -> type:
     return EnvKernelManager
 
 
-def kernel_env(database_url: str) -> dict[str, str]:
-    """What the kernel needs: the database (environment, never a parameter) and quiet telemetry."""
+def kernel_env(database_url: str, read_url: str | None = None) -> dict[str, str]:
+    """What the kernel needs: the database and where to read (environment, never a parameter), quiet telemetry."""
     return {
         "DATABASE_URL": database_url,
+        "GITINSIGHT_READ_URL": read_url or database_url,
         "PLOOMBER_STATS_ENABLED": "false",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
@@ -177,8 +180,11 @@ def run_report(
     trigger: str = "manual",
     timeout: int = 900,
     update_index: bool = True,
+    read_url: str | None = None,
 ) -> RunResult:
     """Validate ``parameters`` (before any kernel starts), execute notebook ``name``, export HTML, index it.
+
+    The notebook reads through ``read_url`` (default ``database_url``); :func:`catch_up` is the caller's choice.
 
     Raises :class:`ValidationError` for bad parameters; a notebook that fails returns a result with status
     ``failed`` (its executed notebook and HTML are kept).
@@ -213,10 +219,10 @@ def run_report(
             str(source), str(output), parameters=effective, kernel_name=KERNEL_NAME, cwd=str(notebooks_dir),
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
             execution_timeout=timeout, extra_arguments=[f"--IPKernelApp.exec_lines={[SKIP_SLOW_IMPORTS]!r}"],
-            kernel_manager_class=_kernel_manager_class(kernel_env(database_url), directory / "kernel.log"),
+            kernel_manager_class=_kernel_manager_class(kernel_env(database_url, read_url), directory / "kernel.log"),
         )
     except Exception as exc:  # noqa: BLE001 - any failure of the run is recorded, not raised
-        error = scrub(_one_line(exc), database_url)
+        error = _scrub(_one_line(exc), database_url, read_url)
         log.warning("report %s failed: %s", name, error)
     duration = round(time.perf_counter() - clock, 2)
     finished = dt.datetime.now(dt.UTC)
@@ -225,18 +231,36 @@ def run_report(
     record.pop("pid", None)
     for path in (output, directory / "kernel.log"):
         if path.exists():
-            path.write_text(scrub(path.read_text(encoding="utf-8", errors="replace"), database_url), encoding="utf-8")
+            text = path.read_text(encoding="utf-8", errors="replace")
+            path.write_text(_scrub(text, database_url, read_url), encoding="utf-8")
     if output.exists():
         try:
             export_html(output, directory / f"{name}.html", meta=record)
         except Exception as exc:  # noqa: BLE001 - a broken export must still leave run.json behind
-            record.update(status="failed", error=scrub(f"HTML export failed: {_one_line(exc)}", database_url))
+            failure = _scrub(f"HTML export failed: {_one_line(exc)}", database_url, read_url)
+            record.update(status="failed", error=failure)
     _write_json(directory / "run.json", record)
     if update_index:
         write_index(reports_dir)
     return RunResult(name=name, run_id=run_id, directory=directory, status=record["status"], parameters=effective,
                      started_at=record["started_at"], finished_at=record["finished_at"], duration_s=duration,
                      error=record["error"], trigger=trigger)
+
+
+def _scrub(text: str, database_url: str, read_url: str | None) -> str:
+    text = scrub(text, database_url)
+    return scrub(text, read_url) if read_url and read_url != database_url else text
+
+
+def catch_up(database_url: str, read_url: str | None, *, timeout: float = 60) -> None:
+    """When reads go elsewhere than ``database_url`` (a replica), wait until it has replayed the primary's writes
+    so far: a report started after a load or refresh shows them. Raises :class:`ReplicaLagging` on timeout."""
+    if not read_url or read_url == database_url:
+        return
+    from ..db import libpq_url
+    from ..replica import wait_for_replay
+
+    wait_for_replay(libpq_url(database_url), libpq_url(read_url), timeout=timeout)
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -254,12 +278,17 @@ def run_all(
     names: Sequence[str] | None = None,
     trigger: str = "all",
     echo: Callable[[str], None] | None = None,
+    read_url: str | None = None,
 ) -> list[RunResult]:
-    """Run every report (or ``names``) with its default parameters; the index is rebuilt once at the end."""
+    """Run every report (or ``names``) with its default parameters; the index is rebuilt once at the end.
+
+    With a ``read_url`` (a replica), first wait until it has replayed the primary's writes (:func:`catch_up`)."""
+    catch_up(database_url, read_url)
     results = []
     for name in names or report_names(notebooks_dir):
         result = run_report(name, {}, database_url=database_url, reports_dir=reports_dir,
-                            notebooks_dir=notebooks_dir, engine=engine, trigger=trigger, update_index=False)
+                            notebooks_dir=notebooks_dir, engine=engine, trigger=trigger, update_index=False,
+                            read_url=read_url)
         results.append(result)
         if echo:
             echo(describe(result))
@@ -280,18 +309,21 @@ def render_all(
     notebooks_dir: Path | None = None,
     names: Sequence[str] | None = None,
     echo: Callable[[str], None] | None = print,
+    read_url: str | None = None,
 ) -> Path:
     """Render every report into ``reports_dir`` and return the path of ``index.html``.
 
     ``source`` is an engine (its URL is handed to the kernels) or settings (``DATABASE_URL`` or the embedded
-    server, started if needed). Raises :class:`ReportFailed` after rendering everything if any report failed.
+    server, started if needed; reads through ``GITINSIGHT_READ_URL`` when set). ``read_url``: where the notebooks
+    read (default: the engine's URL). Raises :class:`ReportFailed` after rendering everything if any report failed.
     """
-    from ..db import connect
+    from ..db import connect, resolve_read_url
     from ..settings import PROJECT_ROOT
 
     owned = isinstance(source, Settings)
     if isinstance(source, Settings):
         engine = connect(source)
+        read_url = read_url or (resolve_read_url(source) if source.read_url else None)
         reports_dir = reports_dir or source.reports_dir
         notebooks_dir = notebooks_dir or source.notebooks_dir
     else:
@@ -301,7 +333,7 @@ def render_all(
     url = engine.url.render_as_string(hide_password=False)
     try:
         results = run_all(database_url=url, reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,
-                          names=names, echo=echo)
+                          names=names, echo=echo, read_url=read_url)
     finally:
         if owned:
             engine.dispose()

@@ -366,6 +366,7 @@ def run_due(
     engine: Engine | None = None,
     now: dt.datetime | None = None,
     echo: Callable[[str], None] | None = None,
+    read_url: str | None = None,
 ) -> DueOutcome:
     """Under the lock: run every due entry, record it in the state file, prune old runs, rebuild the index.
 
@@ -374,10 +375,11 @@ def run_due(
     ``analysis_views_refreshed`` time.
 
     Raises :class:`ScheduleLocked` when another invocation holds the lock. A parameter that fails its data
-    lookup fails that entry only (recorded as failed in the state file), not the others.
+    lookup fails that entry only (recorded as failed in the state file), not the others. The refresh writes on
+    the primary; with a ``read_url`` (a replica) the reports start once it has replayed the refresh, and read there.
     """
     from .index import write_index
-    from .runner import run_report
+    from .runner import catch_up, run_report
 
     schedule = read_schedule(schedule_path)
     outcome = DueOutcome()
@@ -396,11 +398,13 @@ def run_due(
             write_state(reports_dir, state)
             if echo:
                 echo(outcome.refresh.describe())
+        if due:
+            catch_up(database_url, read_url)
         for entry in due:
             try:
                 result = run_report(entry.report, entry.parameters, database_url=database_url,
                                     reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,
-                                    trigger=f"schedule:{entry.id}", update_index=False)
+                                    trigger=f"schedule:{entry.id}", update_index=False, read_url=read_url)
             except ValidationError as exc:
                 state[entry.id] = {"last_run": stamp, "status": "invalid", "error": str(exc)}
                 outcome.invalid.append(f"{entry.id}: {exc}")
