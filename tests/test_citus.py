@@ -7,8 +7,8 @@ session's embedded server with the same synthetic seed.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
