@@ -280,3 +280,22 @@ def test_every_report_renders_from_the_cluster(citus_seeded: Engine, tmp_path) -
     pages = sorted(tmp_path.glob("*/*/*.html"))
     assert index.exists() and len(pages) == len(list(NOTEBOOKS.glob("*.ipynb")))
     assert all("Traceback" not in page.read_text() for page in pages)
+
+
+@pytest.mark.parametrize("argv", [
+    ["refresh"],
+    ["query", "search", "--text", "data", "--format", "csv"],
+    ["query", "trending", "--by", "score", "--window-days", "30"],
+    ["maintain", "partitions", "--months-ahead", "2"],
+    ["audit"],
+    ["keys", "list", "{user}"],
+    ["keys", "create", "{user}", "--name", "citus-{n}"],
+])
+def test_commands_work_unchanged_against_the_cluster(citus_seeded: Engine, monkeypatch, capsys, tmp_path,
+                                                     argv: list[str]) -> None:  # noqa: ANN001
+    monkeypatch.setenv("DATABASE_URL", citus_seeded.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("GITINSIGHT_HOME", str(tmp_path / "home"))
+    user = _pick(citus_seeded, "SELECT username FROM users ORDER BY username LIMIT 1")
+    args = [a.format(user=user, n=next(_counter)) for a in argv]
+    assert main(args) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip()
