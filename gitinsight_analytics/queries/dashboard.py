@@ -37,10 +37,7 @@ LEFT JOIN LATERAL (
     ORDER BY aj.created_at DESC NULLS LAST, aj.id DESC
     LIMIT 1
 ) job ON TRUE
-WHERE urf.user_id = (  -- the one user of that name (none when it is unknown or ambiguous: checked afterwards)
-    SELECT CASE WHEN COUNT(*) = 1 THEN (ARRAY_AGG(u.id))[1] END
-    FROM (SELECT id FROM users WHERE username = :username LIMIT 2) u
-)
+WHERE urf.user_id = CAST(:user_id AS uuid)
 ORDER BY urf.followed_at DESC NULLS LAST, r.full_name
 LIMIT :limit OFFSET :offset
 """
@@ -60,8 +57,11 @@ def user_dashboard(bind: Bind, *, username: str, limit: int = 100, offset: int =
     limit = check_limit(limit)
     offset = check_offset(offset)
     with connection(bind) as conn:
-        frame = read_frame(conn, _SQL, {"username": username, "limit": limit + 1, "offset": offset},
-                           DASHBOARD_COLUMNS)
+        # The user first, then the page for that id: on Citus the page is then one statement sent to the shards,
+        # with no subquery on users to plan and ship first.
+        ids = conn.execute(text("SELECT id FROM users WHERE username = :u LIMIT 2"), {"u": username}).scalars().all()
+        frame = read_frame(conn, _SQL, {"user_id": str(ids[0]) if len(ids) == 1 else None, "limit": limit + 1,
+                                        "offset": offset}, DASHBOARD_COLUMNS)
         if frame.empty:  # no follows on this page, or no such user, or several
             users = conn.execute(
                 text("SELECT github_id FROM users WHERE username = :u ORDER BY github_id LIMIT 5"), {"u": username}
