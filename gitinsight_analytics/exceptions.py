@@ -19,6 +19,8 @@ __all__ = [
     "LockUnavailable",
     "RestoreNotVerified",
     "RowSecurityError",
+    "PoolExhausted",
+    "StatementTimeout",
 ]
 
 
@@ -105,3 +107,11 @@ class RestoreNotVerified(GitInsightError):
 
 class RowSecurityError(GitInsightError):
     """A block run as an application user could not keep, or would outlive, its role and user id."""
+
+
+class PoolExhausted(GitInsightError):
+    """No pooled connection became free within the pool timeout (``GITINSIGHT_POOL_TIMEOUT``)."""
+
+
+class StatementTimeout(GitInsightError):
+    """A statement ran longer than the statement timeout and the server cancelled it (nothing was changed)."""

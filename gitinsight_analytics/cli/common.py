@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
-from ..db import connect
+from ..db import connect, resolve_url
 from ..exceptions import GitInsightError
 from ..settings import Settings, load_settings
 
-__all__ = ["settings", "engine", "audited", "audit_note"]
+__all__ = ["settings", "engine", "notebook_url", "audited", "audit_note"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,8 +24,17 @@ def settings() -> Settings:
     return load_settings()
 
 
-def engine(*, start: bool = True) -> Engine:
-    return connect(load_settings(), start=start)
+def engine(*, start: bool = True, analyses: bool = False) -> Engine:
+    """The command's engine. ``analyses`` (``gitinsight query``): through the pooler when it runs, with the
+    statement timeout; otherwise (loads, migrations, maintenance) directly to the server, without it."""
+    if analyses:
+        return connect(load_settings(), start=start)
+    return connect(load_settings(), start=start, pooled=False, interactive=False)
+
+
+def notebook_url() -> str:
+    """The URL handed to notebook kernels: ``DATABASE_URL``, else the pooler when it runs, else the server."""
+    return resolve_url(load_settings(), start=False, pooled=None)
 
 
 def audit_note(**values: Any) -> None:

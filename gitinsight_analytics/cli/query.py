@@ -86,7 +86,7 @@ def query() -> None:
 def search(text_: str | None, language: str | None, min_stars: int | None, sort: str, limit: int, offset: int,
            fmt: str) -> None:
     """Search repositories."""
-    _emit(queries.search_repositories(common.engine(), text=text_, language=language, min_stars=min_stars,
+    _emit(queries.search_repositories(common.engine(analyses=True), text=text_, language=language, min_stars=min_stars,
                                       sort=sort, limit=limit, offset=offset), fmt)
 
 
@@ -97,7 +97,7 @@ def search(text_: str | None, language: str | None, min_stars: int | None, sort:
 @_format_option
 def dashboard(username: str, limit: int, offset: int, fmt: str) -> None:
     """A user's followed repositories (newest follow first) with insights and latest job."""
-    _emit(queries.user_dashboard(common.engine(), username=username, limit=limit, offset=offset), fmt)
+    _emit(queries.user_dashboard(common.engine(analyses=True), username=username, limit=limit, offset=offset), fmt)
 
 
 @query.command()
@@ -111,7 +111,7 @@ def dashboard(username: str, limit: int, offset: int, fmt: str) -> None:
 def trending(by: str, window_days: int, as_of: str | None, language: str | None, min_confidence: float | None,
              limit: int, fmt: str) -> None:
     """Trending repositories: the spec's score, or real star growth."""
-    engine = common.engine()
+    engine = common.engine(analyses=True)
     if by == "score":
         frame = queries.trending_by_score(engine, window_days=window_days, as_of=as_of, language=language,
                                           min_confidence=min_confidence, limit=limit)
@@ -134,7 +134,7 @@ def trending(by: str, window_days: int, as_of: str | None, language: str | None,
 def stats(full_name: str | None, language: str | None, sort: str, limit: int, from_view: bool | None,
           fmt: str) -> None:
     """Repository statistics (from the repository_stats view, or live for one --repo)."""
-    engine = common.engine()
+    engine = common.engine(analyses=True)
     if full_name is not None and not from_view:
         frame = queries.get_repository_stats(engine, full_name=full_name)
     else:
@@ -156,7 +156,7 @@ def stats(full_name: str | None, language: str | None, sort: str, limit: int, fr
 def confidence(report: str, insight_type: str | None, model_version: str | None, threshold: float, freq: str,
                as_of: str | None, window_days: int, limit: int, fmt: str) -> None:
     """Confidence analysis: distribution, model versions compared, low-confidence share, tags."""
-    engine = common.engine()
+    engine = common.engine(analyses=True)
     if report == "distribution":
         frame = queries.confidence_distribution(engine, insight_type=insight_type, model_version=model_version)
     elif report == "versions":
@@ -181,7 +181,7 @@ def confidence(report: str, insight_type: str | None, model_version: str | None,
 def jobs(report: str, job_type: str | None, freq: str, as_of: str | None, window_days: int, limit: int,
          fmt: str) -> None:
     """Job analytics: throughput, failures, failure rates, queue backlog, durations."""
-    engine = common.engine()
+    engine = common.engine(analyses=True)
     if report == "throughput":
         frame = queries.job_throughput(engine, freq=freq, as_of=as_of, window_days=window_days, job_type=job_type)
     elif report == "failures":
@@ -201,7 +201,7 @@ def jobs(report: str, job_type: str | None, freq: str, as_of: str | None, window
               help="default: CONCURRENTLY when the view is populated (readers are not blocked)")
 def refresh(concurrently: bool | None) -> None:
     """Refresh the materialized views (repository_stats and the insight aggregates)."""
-    result = queries.refresh_stats(common.engine(), concurrently=concurrently)
+    result = queries.refresh_stats(common.engine(analyses=True), concurrently=concurrently)
     views = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.views)
     mode = "concurrently" if result.concurrently else "blocking"
     click.echo(f"refreshed ({mode}) in {result.seconds:.2f}s: {views}; refreshed_at {result.refreshed_at}")
