@@ -88,17 +88,23 @@ class FairPool(sa.NullPool):
         try:
             return backing.getconn()
         except PoolTimeout:
-            if backing.get_stats().get("pool_size", 0) == 0:  # not one connection could be opened
-                raise DatabaseUnreachable(
-                    f"cannot connect to {sa.make_url(self._conninfo).render_as_string(hide_password=True)} within "
-                    f"{self._settings.timeout:g} s (is the server running?)"
-                ) from None
+            if backing.pop_stats().get("connections_errors", 0):  # opening connections failed: say why
+                self._probe()
             raise PoolExhausted(
                 f"no database connection became free within {self._settings.timeout:g} s: all {self.max_size} "
                 f"connections of this process's pool ({self._settings.profile} profile) are in use (allowed: raise "
                 "GITINSIGHT_POOL_TIMEOUT to wait longer, or GITINSIGHT_POOL_SIZE / GITINSIGHT_MAX_OVERFLOW for more "
                 "connections)"
             ) from None
+
+    def _probe(self) -> None:
+        """Raise :class:`DatabaseUnreachable` with the server's reason if a new connection fails now."""
+        try:
+            psycopg.connect(self._conninfo, **{**self._connect_kwargs, "connect_timeout": 5}).close()
+        except psycopg.OperationalError as exc:
+            where = sa.make_url(self._conninfo).render_as_string(hide_password=True)
+            reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
+            raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
 
     def dispose(self) -> None:
         with self._lock:
