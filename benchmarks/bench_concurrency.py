@@ -97,19 +97,21 @@ def _call(engine: Any, name: str, rng: random.Random, values: dict[str, list[Any
         queries.get_repository_stats(engine, full_name=rng.choice(values["repos"]))
 
 
-def _worker(url: str, profile: str, threads: int, start_at: float, duration: float,
+def _worker(url: str, profile: str, threads: int, ready: Any, duration: float,
             values: dict[str, list[Any]], seed: int, out: Any) -> None:
-    """One process: ``threads`` threads calling the analyses until ``start_at + duration``."""
+    """One process: ``threads`` threads calling the analyses for ``duration`` s once every process is ready."""
     size, overflow = POOL_PROFILES[profile]
     engine = make_engine(url, pool=PoolSettings(size=size, max_overflow=overflow, profile=profile),
                          statement_timeout=60)
+    _call(engine, "stats", random.Random(seed), values)  # imports done, pool opened
     records: list[tuple[str, float, str | None]] = []
     lock = threading.Lock()
+    ready.wait()  # all processes start together
+    start_at = time.time()
 
     def run(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         mine: list[tuple[str, float, str | None]] = []
-        time.sleep(max(0.0, start_at - time.time()))
         while time.time() < start_at + duration:
             name = rng.choice(QUERIES)
             started = time.perf_counter()
@@ -146,12 +148,13 @@ def run_one(run: dict[str, Any], url: str, duration: float, values: dict[str, li
     """Start the run's processes, wait for them, and summarise."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    start_at = time.time() + 3.0 + 0.3 * run["processes"]  # every process imported and ready by then
-    procs = [ctx.Process(target=_worker, args=(url, run["profile"], run["threads"], start_at, duration, values,
+    ready = ctx.Barrier(run["processes"] + 1)
+    procs = [ctx.Process(target=_worker, args=(url, run["profile"], run["threads"], ready, duration, values,
                                                i + 1, out)) for i in range(run["processes"])]
-    load_before = os.getloadavg()
     for p in procs:
         p.start()
+    ready.wait(timeout=300)
+    load_before = os.getloadavg()
     records: list[tuple[str, float, str | None]] = []
     for _ in procs:
         records.extend(out.get(timeout=duration + 300))

@@ -70,8 +70,9 @@ class Settings:
     statement_timeout: float = 60.0
     #: Port of the embedded server's PgBouncer (``gitinsight db pooler start``); None = GITINSIGHT_PG_PORT + 10.
     pooler_port: int | None = None
-    #: Server connections PgBouncer opens per database (all its clients share them).
-    pooler_pool_size: int = 20
+    #: Server connections PgBouncer opens per database (all its clients share them): about twice the cores of
+    #: the machine the embedded server runs on; more only makes queries share the CPU and the slowest wait longest.
+    pooler_pool_size: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 2)))
     #: Whether ``connect()`` goes through the pooler: None = when this home's pooler runs.
     use_pooler: bool | None = None
 
@@ -194,6 +195,6 @@ def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
     return {
         "statement_timeout": float(_int(env, "GITINSIGHT_STATEMENT_TIMEOUT", 60, 0, 86400)),
         "pooler_port": _int(env, "GITINSIGHT_POOLER_PORT", 0, 1024, 65535) if port else None,
-        "pooler_pool_size": _int(env, "GITINSIGHT_POOLER_POOL_SIZE", 20, 1, 1000),
+        "pooler_pool_size": _int(env, "GITINSIGHT_POOLER_POOL_SIZE", max(4, 2 * (os.cpu_count() or 2)), 1, 1000),
         "use_pooler": None if not use or use.strip().lower() == "auto" else _bool(env, "GITINSIGHT_USE_POOLER", False),
     }
