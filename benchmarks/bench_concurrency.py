@@ -45,7 +45,8 @@ RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "concurrency.json"
 QUERIES = ("search", "dashboard", "trending", "star_growth", "stats")
 #: (processes, threads, route) -> p99 target in ms; each also needs 0 errors.
 TARGETS = {(1, 60, "direct"): 2000.0, (8, 20, "pooler"): 3000.0}
-DEFAULT_RUNS = "1x1,1x20,1x60,1x60:interactive,8x20@direct,8x20@direct:service,8x20@pooler,8x20@pooler:service"
+DEFAULT_RUNS = ("1x1,1x20,1x60,1x60:interactive,1x60@pooler,8x20@direct,8x20@direct:service,8x20@pooler,"
+                "8x20@pooler:service")
 
 
 def parse_run(spec: str) -> dict[str, Any]:
