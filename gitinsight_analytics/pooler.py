@@ -147,6 +147,7 @@ def start(settings: Settings) -> PoolerStatus:
     folder = _folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     ini = folder / "pgbouncer.ini"
+    (folder / "pgbouncer.pid").unlink(missing_ok=True)  # left by a pooler that did not stop cleanly
     (folder / "userlist.txt").write_text(f'"{USER}" ""\n')
     ini.write_text(config_text(settings, db.port or settings.pg_port))
     for path in (folder, ini, folder / "userlist.txt"):

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import pooler, queries
+from gitinsight_analytics import pooler, queries, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, resolve_url
 from gitinsight_analytics.exceptions import StatementTimeout
@@ -23,7 +23,7 @@ from gitinsight_analytics.seed import import_github_ranking, load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings
 
 from . import factories as f
-from .conftest import SMALL_POOL, free_port
+from .conftest import SMALL_POOL, free_port, start_cluster
 
 pytestmark = pytest.mark.skipif(pooler.executable() is None,
                                 reason="PgBouncer is not installed (scripts/test-deps.sh installs Debian's pgbouncer)")
@@ -73,6 +73,23 @@ def test_cli_status_url_stop_start(bouncer: Settings, monkeypatch: pytest.Monkey
     assert main(["db", "pooler", "start"]) == 0
     assert "pooler running" in capsys.readouterr().out
     assert resolve_url(bouncer, start=False, pooled=None).endswith(f":{bouncer.pooler_port}/{bouncer.db_name}")
+
+
+def test_db_stop_stops_the_pooler_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = dataclasses.replace(start_cluster(tmp_path / "home"), pooler_port=free_port())
+    try:
+        for key, value in {"GITINSIGHT_HOME": settings.home, "GITINSIGHT_PG_PORT": settings.pg_port,
+                           "GITINSIGHT_POOLER_PORT": settings.pooler_port}.items():
+            monkeypatch.setenv(key, str(value))
+        (settings.home / "pgbouncer").mkdir()
+        (settings.home / "pgbouncer" / "pgbouncer.pid").write_text("999999\n")  # stale: a pooler that crashed
+        assert main(["db", "pooler", "start"]) == 0
+        assert pooler.status(settings).running
+        assert main(["db", "stop"]) == 0
+        assert not pooler.status(settings).running and not server.status(settings).running
+    finally:
+        pooler.stop(settings)
+        server.stop(settings)
 
 
 def test_many_clients_share_few_server_connections(bouncer: Settings, engine: Engine, pooled: Engine) -> None:

@@ -35,11 +35,13 @@ def start(archive: bool | None) -> None:
 
 @db.command()
 def stop() -> None:
-    """Stop the embedded server."""
+    """Stop the embedded server (and its pooler)."""
     cfg = common.settings()
     if cfg.database_url:
         click.echo("DATABASE_URL is set: the embedded server is not used, nothing to stop")
         return
+    if pooler.status(cfg).running:  # it would only refuse connections without the server
+        click.echo(pooler.stop(cfg).describe())
     click.echo(server.stop(cfg).describe())
 
 
