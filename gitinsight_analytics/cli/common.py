@@ -28,8 +28,13 @@ def engine(*, start: bool = True, analyses: bool = False) -> Engine:
     """The command's engine. ``analyses`` (``gitinsight query``): through the pooler when it runs, with the
     statement timeout; otherwise (loads, migrations, maintenance) directly to the server, without it."""
     if analyses:
-        return connect(load_settings(), start=start)
-    return connect(load_settings(), start=start, pooled=False, interactive=False)
+        made = connect(load_settings(), start=start)
+    else:
+        made = connect(load_settings(), start=start, pooled=False, interactive=False)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # its pool (and the pool's threads) closed when the command ends, not left to the GC
+        context.call_on_close(made.dispose)
+    return made
 
 
 def notebook_url() -> str:
