@@ -1,13 +1,15 @@
-"""Database URL resolution and engines: the spec's pooled engine, checked for reachability and version."""
+"""Database URL resolution and engines: pooled (fair waiting, :mod:`.pool`), checked for reachability and version."""
 
 from __future__ import annotations
 
 import re
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from .exceptions import ConfigurationError, DatabaseUnreachable, ServerTooOld
+from .pool import FairPool, limit_statements
 from .settings import PoolSettings, Settings
 
 __all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact",
@@ -41,48 +43,62 @@ def libpq_url(url: str) -> str:
     return make_url(sqlalchemy_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def resolve_url(settings: Settings, *, start: bool = True) -> str:
-    """The SQLAlchemy URL to use: ``DATABASE_URL`` if set, else the embedded server (started if needed)."""
+def resolve_url(settings: Settings, *, start: bool = True, pooled: bool | None = False) -> str:
+    """The SQLAlchemy URL to use: ``DATABASE_URL`` if set, else the embedded server (started if needed).
+
+    ``pooled`` (embedded server only): True = through this home's PgBouncer (``gitinsight db pooler start``),
+    None = through it when it runs (or as ``GITINSIGHT_USE_POOLER`` says), False = directly.
+    """
     if settings.database_url:
         return sqlalchemy_url(settings.database_url)
-    from . import server
+    from . import pooler, server
 
     if start:
         server.start(settings)
+    if pooled is None:
+        pooled = settings.use_pooler if settings.use_pooler is not None else pooler.status(settings).running
+    if pooled:
+        return sqlalchemy_url(pooler.pooler_url(settings, require=True))
     return sqlalchemy_url(server.server_url(settings))
 
 
-def resolve_read_url(settings: Settings, *, start: bool = True) -> str:
+def resolve_read_url(settings: Settings, *, start: bool = True, pooled: bool | None = False) -> str:
     """Where analyses read: ``GITINSIGHT_READ_URL`` (e.g. the streaming replica) if set, else :func:`resolve_url`."""
     if settings.read_url:
         return sqlalchemy_url(settings.read_url, setting="GITINSIGHT_READ_URL")
-    return resolve_url(settings, start=start)
+    return resolve_url(settings, start=start, pooled=pooled)
 
 
-def make_engine(url: str, *, pool: PoolSettings | None = None, echo: bool = False) -> Engine:
-    """An engine configured as the spec's connection pool (QueuePool 20 + 30, pre-ping, recycle 3600)."""
+def make_engine(url: str, *, pool: PoolSettings | None = None, echo: bool = False,
+                statement_timeout: float = 0) -> Engine:
+    """An engine whose pool (:class:`~.pool.FairPool`) keeps ``pool.size`` connections, opens at most
+    ``size + max_overflow``, serves waiting callers in arrival order and checks connections before use.
+
+    ``pool`` defaults to the spec's 20 + 30 (a long-running service process); ``statement_timeout`` (seconds,
+    0 = none) cancels longer statements with :class:`~.exceptions.StatementTimeout`.
+    """
     pool = pool or PoolSettings()
-    return sa.create_engine(
-        sqlalchemy_url(url),
-        poolclass=sa.QueuePool,
-        pool_size=pool.size,
-        max_overflow=pool.max_overflow,
-        pool_pre_ping=pool.pre_ping,
-        pool_recycle=pool.recycle,
-        pool_timeout=pool.timeout,
+    target = sqlalchemy_url(url)
+    engine = sa.create_engine(
+        target,
+        pool=FairPool(libpq_url(target), pool, {"connect_timeout": 10, "application_name": "gitinsight"},
+                      recycle=pool.recycle, echo=echo),
         echo=echo,
-        connect_args={"connect_timeout": 10, "application_name": "gitinsight"},
     )
+    return limit_statements(engine, statement_timeout)
 
 
 def check_server(engine: Engine) -> int:
-    """Connect once; raise :class:`DatabaseUnreachable` or :class:`ServerTooOld`. Returns server_version_num."""
+    """Connect once; raise :class:`DatabaseUnreachable` or :class:`ServerTooOld`. Returns server_version_num.
+
+    A connection of its own, not the pool's: the pool would retry an unreachable server until its timeout."""
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.connect() as conn:
-            version = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one())
-    except sa.exc.OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        where = engine.url.render_as_string(hide_password=True)
+        with psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)), connect_timeout=10,
+                             application_name="gitinsight", prepare_threshold=None) as conn:
+            version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+    except psycopg.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
         raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
     if version < MIN_SERVER_VERSION_NUM:
         raise ServerTooOld(
@@ -91,16 +107,20 @@ def check_server(engine: Engine) -> int:
     return version
 
 
-def connect(settings: Settings | None = None, *, start: bool = True, read: bool = False) -> Engine:
-    """A checked, pooled engine for the configured database; what notebooks and the CLI call.
+def connect(settings: Settings | None = None, *, start: bool = True, read: bool = False,
+            pooled: bool | None = None, interactive: bool = True) -> Engine:
+    """A checked, pooled engine for the configured database; what notebooks, reports and the CLI call.
 
     ``read=True``: the engine of the read URL (:func:`resolve_read_url`), for analyses, notebooks and reports;
-    writes (loads, refresh, keys, audit rows) always use the default, the primary.
+    writes (loads, refresh, keys, audit rows) always use the default, the primary. ``pooled``: see
+    :func:`resolve_url` (default: through the pooler when it runs). ``interactive`` applies the analyses' statement
+    timeout (``GITINSIGHT_STATEMENT_TIMEOUT``); loads, migrations and maintenance pass False.
     """
     from .settings import load_settings
 
     settings = settings or load_settings()
-    url = resolve_read_url(settings, start=start) if read else resolve_url(settings, start=start)
-    engine = make_engine(url, pool=settings.pool)
+    url = (resolve_read_url(settings, start=start, pooled=pooled) if read
+           else resolve_url(settings, start=start, pooled=pooled))
+    engine = make_engine(url, pool=settings.pool, statement_timeout=settings.statement_timeout if interactive else 0)
     check_server(engine)
     return engine

@@ -20,6 +20,8 @@ __all__ = [
     "RestoreNotVerified",
     "RowSecurityError",
     "ReplicaLagging",
+    "PoolExhausted",
+    "StatementTimeout",
 ]
 
 
@@ -110,3 +112,11 @@ class RowSecurityError(GitInsightError):
 
 class ReplicaLagging(GitInsightError):
     """The read replica did not replay the primary's latest writes in time (reads would miss them)."""
+
+
+class PoolExhausted(GitInsightError):
+    """No pooled connection became free within the pool timeout (``GITINSIGHT_POOL_TIMEOUT``)."""
+
+
+class StatementTimeout(GitInsightError):
+    """A statement ran longer than the statement timeout and the server cancelled it (nothing was changed)."""

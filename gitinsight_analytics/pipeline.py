@@ -38,7 +38,7 @@ def run_main_job(
     from .maintenance.refresh import refresh_repository_stats
     from .seed import import_github_ranking, load_synthetic
 
-    engine = connect(settings)
+    engine = connect(settings, pooled=False, interactive=False)  # it loads data: no statement timeout
     echo(f"database: {engine.url.render_as_string(hide_password=True)}")
     migrate.upgrade(engine)
     revision = migrate.current_revision(engine)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT"]
+__all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT", "POOL_PROFILES", "POOLER_PORT_OFFSET"]
 
 #: The checkout this package lives in (editable install): migrations/, notebooks/ and reports/ are found from it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,13 +21,26 @@ DEFAULT_CLUSTER_PORT = 54340
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """SQLAlchemy connection pool, defaults as in the spec's engine configuration."""
+    """The engine's connection pool (psycopg_pool behind SQLAlchemy). Defaults: the spec's 20 + 30, meant for a
+    long-running service process; notebook kernels, report runs and the CLI get the ``interactive`` profile."""
 
     size: int = 20
     max_overflow: int = 30
     pre_ping: bool = True
     recycle: int = 3600
     timeout: float = 30.0
+    #: Server-side prepared statements after N executions of a query (psycopg's ``prepare_threshold``); None =
+    #: never, which a pooler in transaction mode (PgBouncer < 1.21) needs.
+    prepare_threshold: int | None = None
+    #: Which profile the sizes came from (``interactive`` or ``service``), for messages.
+    profile: str = "service"
+
+
+#: Pool sizes (size, max_overflow) per ``GITINSIGHT_POOL_PROFILE``: a kernel, report run or CLI command needs a
+#: few connections; a long-running service process serving many threads gets the spec's 20 + 30.
+POOL_PROFILES = {"interactive": (2, 3), "service": (20, 30)}
+#: The embedded server's PgBouncer listens on ``GITINSIGHT_PG_PORT`` + this unless ``GITINSIGHT_POOLER_PORT``.
+POOLER_PORT_OFFSET = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,21 @@ class Settings:
     read_url: str | None = None
     #: Port of the local streaming replica (``GITINSIGHT_REPLICA_PORT``); None = the primary's port + 1.
     replica_port: int | None = None
+
+    # -- connection limits (issue 14): statement timeout and the PgBouncer pooler --
+    #: Per-statement timeout, in seconds, of the engines made for analyses (``connect()``); 0 = none.
+    statement_timeout: float = 60.0
+    #: Port of the embedded server's PgBouncer (``gitinsight db pooler start``); None = GITINSIGHT_PG_PORT + 10.
+    pooler_port: int | None = None
+    #: Server connections PgBouncer opens per database (all its clients share them): about twice the cores of
+    #: the machine the embedded server runs on; more only makes queries share the CPU and the slowest wait longest.
+    pooler_pool_size: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 2)))
+    #: Whether ``connect()`` goes through the pooler: None = when this home's pooler runs.
+    use_pooler: bool | None = None
+
+    @property
+    def pooler_listen_port(self) -> int:
+        return self.pooler_port if self.pooler_port is not None else self.pg_port + POOLER_PORT_OFFSET
 
     @property
     def pgdata(self) -> Path:
@@ -132,13 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"GITINSIGHT_PG_BINDIR={bindir_raw!r} has no 'postgres' executable "
             "(allowed: a PostgreSQL >= 15 bin directory, e.g. the output of `pg_config --bindir`)"
         )
-    pool = PoolSettings(
-        size=_int(env, "GITINSIGHT_POOL_SIZE", 20, 1, 1000),
-        max_overflow=_int(env, "GITINSIGHT_MAX_OVERFLOW", 30, 0, 1000),
-        pre_ping=_bool(env, "GITINSIGHT_POOL_PRE_PING", True),
-        recycle=_int(env, "GITINSIGHT_POOL_RECYCLE", 3600, -1, 86400),
-        timeout=_int(env, "GITINSIGHT_POOL_TIMEOUT", 30, 1, 3600),
-    )
+    pool = _pool_settings(env)
     reports = env.get("GITINSIGHT_REPORTS_DIR")
     ranking = env.get("GITINSIGHT_GITHUB_RANKING_DIR")
     return Settings(
@@ -157,4 +179,37 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replica_port=_int(env, "GITINSIGHT_REPLICA_PORT", 0, 1024, 65535) or None,
         api_key_pepper=_secret(env, "GITINSIGHT_API_KEY_PEPPER"),
         api_key_encryption_key=_secret(env, "GITINSIGHT_API_KEY_ENCRYPTION_KEY"),
+        **_connection_limits(env),
     )
+
+
+def _pool_settings(env: Mapping[str, str]) -> PoolSettings:
+    """The pool: sizes from ``GITINSIGHT_POOL_PROFILE`` (interactive by default), each overridable."""
+    profile = (env.get("GITINSIGHT_POOL_PROFILE") or "interactive").strip().lower()
+    if profile not in POOL_PROFILES:
+        raise ConfigurationError(f"GITINSIGHT_POOL_PROFILE={profile!r} is not a profile "
+                                 f"(allowed: {', '.join(POOL_PROFILES)})")
+    size, overflow = POOL_PROFILES[profile]
+    threshold = env.get("GITINSIGHT_PREPARE_THRESHOLD")
+    return PoolSettings(
+        size=_int(env, "GITINSIGHT_POOL_SIZE", size, 1, 1000),
+        max_overflow=_int(env, "GITINSIGHT_MAX_OVERFLOW", overflow, 0, 1000),
+        pre_ping=_bool(env, "GITINSIGHT_POOL_PRE_PING", True),
+        recycle=_int(env, "GITINSIGHT_POOL_RECYCLE", 3600, -1, 86400),
+        timeout=_int(env, "GITINSIGHT_POOL_TIMEOUT", 30, 1, 3600),
+        prepare_threshold=(None if not threshold or threshold.strip().lower() in {"off", "none"}
+                           else _int(env, "GITINSIGHT_PREPARE_THRESHOLD", 0, 0, 1000)),
+        profile=profile,
+    )
+
+
+def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
+    """Statement timeout and pooler settings (``GITINSIGHT_STATEMENT_TIMEOUT``, ``GITINSIGHT_POOLER_*``)."""
+    use = env.get("GITINSIGHT_USE_POOLER")
+    port = env.get("GITINSIGHT_POOLER_PORT")
+    return {
+        "statement_timeout": float(_int(env, "GITINSIGHT_STATEMENT_TIMEOUT", 60, 0, 86400)),
+        "pooler_port": _int(env, "GITINSIGHT_POOLER_PORT", 0, 1024, 65535) if port else None,
+        "pooler_pool_size": _int(env, "GITINSIGHT_POOLER_POOL_SIZE", max(4, 2 * (os.cpu_count() or 2)), 1, 1000),
+        "use_pooler": None if not use or use.strip().lower() == "auto" else _bool(env, "GITINSIGHT_USE_POOLER", False),
+    }

@@ -1,26 +1,47 @@
-"""The spec's connection pool configuration, each setting overridable from the environment."""
+"""The connection pool: sizes per profile (the spec's 20 + 30 for a service process), each setting overridable
+from the environment, waiters served in arrival order, one clear error when no connection frees up in time, and
+the statement timeout of the analyses."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
+from gitinsight_analytics import queries
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
-from gitinsight_analytics.exceptions import ConfigurationError
+from gitinsight_analytics.exceptions import ConfigurationError, DatabaseUnreachable, PoolExhausted, StatementTimeout
+from gitinsight_analytics.pool import FairPool, statement_timeout
 from gitinsight_analytics.settings import PoolSettings, load_settings
 
 URL = "postgresql://u@127.0.0.1:1/db"
 
 
-def test_defaults_are_the_specs() -> None:
-    engine = make_engine(URL, pool=load_settings({}).pool)
+def _url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize(("env", "size", "overflow"), [
+    ({"GITINSIGHT_POOL_PROFILE": "service"}, 20, 30),
+    ({}, 2, 3),
+    ({"GITINSIGHT_POOL_PROFILE": "interactive"}, 2, 3),
+    ({"GITINSIGHT_POOL_PROFILE": "service", "GITINSIGHT_POOL_SIZE": "4"}, 4, 30),
+])
+def test_pool_sizes_per_profile(env: dict[str, str], size: int, overflow: int) -> None:
+    engine = make_engine(URL, pool=load_settings(env).pool)
     pool = engine.pool
-    assert isinstance(pool, sa.QueuePool)
-    assert pool.size() == 20
-    assert pool._max_overflow == 30
-    assert pool._pre_ping is True
-    assert pool._recycle == 3600
+    assert isinstance(pool, FairPool)
+    assert (pool.settings.size, pool.settings.max_overflow) == (size, overflow)
+    assert pool.max_size == size + overflow
     assert engine.url.drivername == "postgresql+psycopg"
+
+
+def test_make_engine_defaults_are_the_specs() -> None:
+    settings = make_engine(URL).pool.settings
+    assert (settings.size, settings.max_overflow, settings.pre_ping, settings.recycle, settings.timeout) == \
+        (20, 30, True, 3600, 30)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +52,7 @@ def test_defaults_are_the_specs() -> None:
         ("GITINSIGHT_POOL_PRE_PING", "false", "pre_ping", False),
         ("GITINSIGHT_POOL_RECYCLE", "600", "recycle", 600),
         ("GITINSIGHT_POOL_TIMEOUT", "7", "timeout", 7),
+        ("GITINSIGHT_PREPARE_THRESHOLD", "5", "prepare_threshold", 5),
     ],
 )
 def test_each_setting_is_overridable(variable: str, value: str, field: str, expected: object) -> None:
@@ -41,7 +63,9 @@ def test_each_setting_is_overridable(variable: str, value: str, field: str, expe
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("GITINSIGHT_POOL_SIZE", "0"), ("GITINSIGHT_POOL_SIZE", "many"), ("GITINSIGHT_POOL_PRE_PING", "perhaps")],
+    [("GITINSIGHT_POOL_SIZE", "0"), ("GITINSIGHT_POOL_SIZE", "many"), ("GITINSIGHT_POOL_PRE_PING", "perhaps"),
+     ("GITINSIGHT_POOL_PROFILE", "huge"), ("GITINSIGHT_STATEMENT_TIMEOUT", "-1"),
+     ("GITINSIGHT_POOLER_PORT", "80"), ("GITINSIGHT_USE_POOLER", "maybe")],
 )
 def test_bad_pool_settings_are_refused(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=variable):
@@ -70,3 +94,123 @@ def test_pool_serves_concurrent_connections(engine: sa.Engine) -> None:
         for c in conns:
             c.close()
         wide.dispose()
+
+
+def _waiting(engine: sa.Engine) -> int:
+    return engine.pool.backing().get_stats().get("requests_waiting", 0)
+
+
+def _until(condition, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("waiters", [3, 8])
+def test_waiters_are_served_in_arrival_order(engine: sa.Engine, waiters: int) -> None:
+    one = make_engine(_url(engine), pool=PoolSettings(size=1, max_overflow=0, timeout=60))
+    served: list[int] = []
+    try:
+        held = one.connect()
+        threads = []
+        for i in range(waiters):
+            def wait_then_use(i: int = i) -> None:
+                with one.connect() as conn:
+                    served.append(i)
+                    conn.execute(sa.text("SELECT 1"))
+
+            threads.append(threading.Thread(target=wait_then_use))
+            threads[-1].start()
+            _until(lambda i=i: _waiting(one) == i + 1, f"waiter {i} to queue")  # arrival order is 0, 1, 2...
+        held.close()
+        with one.connect():  # a late arrival does not jump the queue: it is served after every waiter
+            served.append(-1)
+        for t in threads:
+            t.join(timeout=60)
+        assert served == [*range(waiters), -1]
+    finally:
+        one.dispose()
+
+
+def test_pool_timeout_names_the_setting(engine: sa.Engine) -> None:
+    one = make_engine(_url(engine), pool=PoolSettings(size=1, max_overflow=0, timeout=1, profile="interactive"))
+    try:
+        with one.connect(), pytest.raises(PoolExhausted) as caught:
+            one.connect()
+        message = str(caught.value)
+        assert "\n" not in message
+        assert "GITINSIGHT_POOL_TIMEOUT" in message and "all 1 connections" in message
+        with one.connect() as conn:  # the pool still works once a connection is back
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        one.dispose()
+
+
+def test_unreachable_server_is_not_reported_as_a_busy_pool() -> None:
+    dead = make_engine(URL, pool=PoolSettings(size=1, max_overflow=0, timeout=1))
+    try:
+        with pytest.raises(DatabaseUnreachable, match="cannot connect"):
+            dead.connect()
+    finally:
+        dead.dispose()
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_connection_is_returned_clean(engine: sa.Engine, autocommit: bool) -> None:
+    one = make_engine(_url(engine), pool=PoolSettings(size=1, max_overflow=0))
+    try:
+        with one.connect() as conn:
+            if autocommit:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        for _ in range(3):
+            with one.connect() as conn:  # the same server connection, reused, back in transaction mode
+                assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == pid
+                assert conn.connection.dbapi_connection.autocommit is False
+                assert len(conn.connection.dbapi_connection._notice_handlers) == 1
+    finally:
+        one.dispose()
+
+
+def test_dispose_closes_and_engine_reopens(engine: sa.Engine) -> None:
+    two = make_engine(_url(engine), pool=PoolSettings(size=2, max_overflow=0))
+    try:
+        with two.connect() as conn:
+            first = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        two.dispose()
+        with two.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != first
+    finally:
+        two.dispose()
+
+
+def test_statement_timeout_cancels_with_a_clear_error(seeded_engine: sa.Engine) -> None:
+    limited = make_engine(_url(seeded_engine), pool=PoolSettings(size=1, max_overflow=0), statement_timeout=0.2)
+    try:
+        with limited.connect() as conn, pytest.raises(StatementTimeout) as caught:
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+        assert "GITINSIGHT_STATEMENT_TIMEOUT" in str(caught.value) and "\n" not in str(caught.value)
+        assert not queries.search_repositories(limited, text="a").empty  # the analyses run under it
+        with limited.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == "200ms"
+            conn.rollback()
+            with statement_timeout(conn, seconds=0):  # one block without the limit
+                conn.execute(sa.text("SELECT pg_sleep(0.4)"))
+                assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == "0"
+    finally:
+        limited.dispose()
+
+
+def test_statement_timeout_setting_reaches_connect(seeded_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitinsight_analytics.db import connect
+
+    monkeypatch.setenv("DATABASE_URL", _url(seeded_engine))
+    settings = load_settings({"DATABASE_URL": _url(seeded_engine), "GITINSIGHT_STATEMENT_TIMEOUT": "7"})
+    for interactive, expected in ((True, "7s"), (False, "0")):
+        limited = connect(settings, interactive=interactive)
+        try:
+            with limited.connect() as conn:
+                assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == expected
+        finally:
+            limited.dispose()

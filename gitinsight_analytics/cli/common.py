@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
-from ..db import connect
+from ..db import connect, resolve_url
 from ..exceptions import GitInsightError
 from ..settings import Settings, load_settings
 
-__all__ = ["settings", "engine", "read_engine", "audited", "audit_note"]
+__all__ = ["settings", "engine", "read_engine", "notebook_url", "audited", "audit_note"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,13 +24,32 @@ def settings() -> Settings:
     return load_settings()
 
 
-def engine(*, start: bool = True) -> Engine:
-    return connect(load_settings(), start=start)
+def engine(*, start: bool = True, analyses: bool = False) -> Engine:
+    """The command's engine. ``analyses`` (``gitinsight query``): through the pooler when it runs, with the
+    statement timeout; otherwise (loads, migrations, maintenance) directly to the server, without it."""
+    if analyses:
+        made = connect(load_settings(), start=start)
+    else:
+        made = connect(load_settings(), start=start, pooled=False, interactive=False)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # its pool (and the pool's threads) closed when the command ends, not left to the GC
+        context.call_on_close(made.dispose)
+    return made
+
+
+def notebook_url() -> str:
+    """The URL handed to notebook kernels: ``DATABASE_URL``, else the pooler when it runs, else the server."""
+    return resolve_url(load_settings(), start=False, pooled=None)
 
 
 def read_engine() -> Engine:
-    """Where analyses read: GITINSIGHT_READ_URL (e.g. the replica) if set, else the primary."""
-    return connect(load_settings(), read=True)
+    """Where analyses (``gitinsight query``) read: GITINSIGHT_READ_URL (e.g. the replica) if set, else the primary
+    (through the pooler when it runs), with the statement timeout."""
+    made = connect(load_settings(), read=True)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(made.dispose)
+    return made
 
 
 def audit_note(**values: Any) -> None:

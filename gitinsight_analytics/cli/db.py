@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import migrate, server
+from .. import migrate, pooler, server
 from ..db import libpq_url, resolve_url
 from . import common
 
@@ -35,11 +35,13 @@ def start(archive: bool | None) -> None:
 
 @db.command()
 def stop() -> None:
-    """Stop the embedded server."""
+    """Stop the embedded server (and its pooler)."""
     cfg = common.settings()
     if cfg.database_url:
         click.echo("DATABASE_URL is set: the embedded server is not used, nothing to stop")
         return
+    if pooler.status(cfg).running:  # it would only refuse connections without the server
+        click.echo(pooler.stop(cfg).describe())
     click.echo(server.stop(cfg).describe())
 
 
@@ -58,9 +60,37 @@ def status() -> None:
 
 
 @db.command()
-def url() -> None:
-    """Print a URL usable by psql and SQLAlchemy (starts the embedded server if needed)."""
-    click.echo(libpq_url(resolve_url(common.settings())))
+@click.option("--direct", is_flag=True, help="The server itself, even when the pooler runs.")
+def url(direct: bool) -> None:
+    """Print the URL notebooks use, for psql and SQLAlchemy (the pooler's when it runs; starts the embedded
+    server if needed)."""
+    click.echo(libpq_url(resolve_url(common.settings(), pooled=False if direct else None)))
+
+
+@db.group(name="pooler")
+def pooler_group() -> None:
+    """PgBouncer (transaction mode) in front of the embedded server, for many concurrent notebooks and reports."""
+
+
+@pooler_group.command(name="start")
+def pooler_start() -> None:
+    """Start PgBouncer (and the embedded server if needed); notebooks and reports then connect through it."""
+    click.echo(pooler.start(common.settings()).describe())
+
+
+@pooler_group.command(name="stop")
+def pooler_stop() -> None:
+    """Stop PgBouncer; connections go to the server directly again."""
+    click.echo(pooler.stop(common.settings()).describe())
+
+
+@pooler_group.command(name="status")
+def pooler_status() -> None:
+    """Say whether PgBouncer runs (exit code 3 when it does not)."""
+    state = pooler.status(common.settings())
+    click.echo(state.describe())
+    if not state.running:
+        raise click.exceptions.Exit(3)
 
 
 @db.command()

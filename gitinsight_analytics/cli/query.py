@@ -201,7 +201,7 @@ def jobs(report: str, job_type: str | None, freq: str, as_of: str | None, window
               help="default: CONCURRENTLY when the view is populated (readers are not blocked)")
 def refresh(concurrently: bool | None) -> None:
     """Refresh the materialized views (repository_stats and the insight aggregates)."""
-    result = queries.refresh_stats(common.engine(), concurrently=concurrently)
+    result = queries.refresh_stats(common.engine(analyses=True), concurrently=concurrently)
     views = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.views)
     mode = "concurrently" if result.concurrently else "blocking"
     click.echo(f"refreshed ({mode}) in {result.seconds:.2f}s: {views}; refreshed_at {result.refreshed_at}")

@@ -35,7 +35,7 @@ def _parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
 
 def _url_and_engine():  # noqa: ANN202
     engine = common.engine()
-    return engine.url.render_as_string(hide_password=False), engine
+    return common.notebook_url(), engine  # the kernels connect through the pooler when it runs
 
 
 def _read_url() -> str | None:
@@ -75,8 +75,7 @@ def all_cmd() -> None:
     from ..reports.runner import render_all
 
     cfg = common.settings()
-    render_all(common.engine(), reports_dir=cfg.reports_dir, notebooks_dir=cfg.notebooks_dir, echo=click.echo,
-               read_url=_read_url())
+    render_all(cfg, reports_dir=cfg.reports_dir, notebooks_dir=cfg.notebooks_dir, echo=click.echo)
 
 
 @report.command("due")
@@ -169,7 +168,7 @@ def lab(port: int, no_browser: bool) -> None:
     if migrate.current_revision(engine) is None:
         click.echo("note: the database has no schema yet; run `gitinsight db upgrade` (or `gitinsight demo`)",
                    err=True)
-    argv, env = lab_command(engine.url.render_as_string(hide_password=False), cfg.notebooks_dir, port=port,
+    argv, env = lab_command(common.notebook_url(), cfg.notebooks_dir, port=port,
                             open_browser=not no_browser, base_env=os.environ, as_root=os.geteuid() == 0,
                             read_url=_read_url())
     engine.dispose()
