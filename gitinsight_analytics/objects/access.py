@@ -14,6 +14,7 @@ __all__ = [
     "ROW_LEVEL_SECURITY_V2",
     "VISIBLE_REPOSITORY_STATS",
     "APPLICATION_ROLE_LIMITS",
+    "ALERTS_ACCESS",
 ]
 
 
@@ -268,5 +269,25 @@ GRANT UPDATE ON user_repository_follows TO application_role;
 GRANT UPDATE, DELETE ON audit_logs TO application_role;
 GRANT SELECT ON repository_stats, insight_confidence_hist, insight_confidence_daily, insight_tag_stats,
     repository_snapshot_deltas TO application_role;
+""",
+)
+
+
+# Alerts (issue 13, migration 0006): a user reads its own alerts, and only those about repositories it can still
+# see (an alert about a repository that became invisible disappears from the user's view). Alerts are written by
+# `gitinsight alerts run` on the admin connection; the role may only read them. Same style as V2 above: scalar
+# subqueries (one InitPlan per query) and "= ANY (array)".
+ALERTS_ACCESS = SqlObject(
+    "alerts_access",
+    f"""
+ALTER TABLE alerts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON alerts TO application_role;
+CREATE POLICY alert_access_policy ON alerts FOR SELECT TO application_role
+    USING (user_id = {_ME} AND repository_id = ANY ({_VISIBLE}::uuid[]));
+""",
+    """
+DROP POLICY IF EXISTS alert_access_policy ON alerts;
+REVOKE ALL ON alerts FROM application_role;
+ALTER TABLE alerts NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
 """,
 )

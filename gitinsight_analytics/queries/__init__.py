@@ -6,6 +6,7 @@ as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight
 
 from __future__ import annotations
 
+from .compare import compare_findings, compare_repositories, latest_by_repository, weekly_gains
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
@@ -16,6 +17,10 @@ from .trending import trending_by_score, trending_by_stars
 
 __all__ = [
     "search_repositories",
+    "compare_repositories",
+    "compare_findings",
+    "weekly_gains",
+    "latest_by_repository",
     "user_dashboard",
     "trending_by_score",
     "trending_by_stars",
