@@ -6,7 +6,8 @@ as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight
 
 from __future__ import annotations
 
-from .compare import compare_findings, compare_repositories, latest_by_repository, weekly_gains
+from .compare import compare_repositories, default_repositories, latest_insights
+from .compare_findings import compare_findings, latest_by_repository, weekly_gains
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
@@ -18,6 +19,8 @@ from .trending import trending_by_score, trending_by_stars
 __all__ = [
     "search_repositories",
     "compare_repositories",
+    "default_repositories",
+    "latest_insights",
     "compare_findings",
     "weekly_gains",
     "latest_by_repository",

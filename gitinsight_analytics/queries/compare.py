@@ -4,8 +4,8 @@ One row per repository and snapshot day: the metric's value, its gains (since th
 over 7 days), its 7-day growth rate, and the repository's rank by stars among the repositories of its language
 that day. Renamed repositories are followed: the import keeps one repository id across renames, and an old
 name given here finds the repository through the names its snapshots carry. The sentences the compare report
-shows (:func:`compare_findings`) and its weekly gains (:func:`weekly_gains`) are computed here too, so they are
-tested like the rest. Definitions: docs/analyses.md ("Compare").
+shows and its weekly gains are computed in the package too, so they are
+tested like the rest (module ``compare_findings``). Definitions: docs/analyses.md ("Compare").
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -27,15 +26,13 @@ from ._params import check_choice, parse_date
 __all__ = [
     "compare_repositories",
     "resolve_repositories",
-    "weekly_gains",
-    "latest_by_repository",
-    "compare_findings",
+    "default_repositories",
+    "latest_insights",
     "COMPARE_COLUMNS",
     "METRICS",
     "ALIGNS",
     "MIN_REPOSITORIES",
     "MAX_REPOSITORIES",
-    "RECENT_DAYS",
 ]
 
 #: ``metric`` -> the snapshot column it reads.
@@ -43,8 +40,6 @@ METRICS = {"stars": "stars", "forks": "forks", "issues": "open_issues"}
 ALIGNS = ("calendar", "age")
 MIN_REPOSITORIES = 2
 MAX_REPOSITORIES = 10
-#: "Grows fastest now": the mean daily gain over the last this-many days of each series (see compare_findings).
-RECENT_DAYS = 7
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 COMPARE_COLUMNS = {
@@ -190,101 +185,38 @@ def compare_repositories(
     return frame
 
 
-def weekly_gains(frame: pd.DataFrame) -> pd.DataFrame:
-    """Gains per ISO week (Monday start) of each repository: the value at its last snapshot of the week minus
-    the value at its last snapshot of the week before (weeks without a snapshot in both are left out)."""
-    columns = ["full_name", "week", "value", "gain"]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    data = frame[["full_name", "snapshot_date", "value"]].copy()
-    data["week"] = [d - dt.timedelta(days=d.weekday()) for d in data["snapshot_date"]]
-    last = data.sort_values("snapshot_date").groupby(["full_name", "week"], sort=False).tail(1)
-    last = last.sort_values(["full_name", "week"]).reset_index(drop=True)
-    previous_week = last.groupby("full_name")["week"].shift()
-    consecutive = [p is not None and not pd.isna(p) and (w - p).days == 7
-                   for w, p in zip(last["week"], previous_week, strict=True)]
-    last["gain"] = np.where(consecutive, last["value"] - last.groupby("full_name")["value"].shift(), np.nan)
-    order = {name: k for k, name in enumerate(dict.fromkeys(frame["full_name"]))}
-    out = last[pd.notna(last["gain"])][columns].copy()
-    out["gain"] = out["gain"].astype("int64")
-    return out.sort_values(["full_name", "week"], key=lambda s: s.map(order) if s.name == "full_name" else s
-                           ).reset_index(drop=True)
 
 
-def latest_by_repository(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each repository's last row in ``frame``, plus ``recent_gain_per_day``: the mean daily gain over its last
-    :data:`RECENT_DAYS` days (value now minus its value at the newest snapshot at least that old, over the days
-    between; NaN with no such snapshot)."""
-    rows = []
-    for name, group in frame.groupby("full_name", sort=False):
-        group = group.sort_values("snapshot_date")
-        last = group.iloc[-1]
-        older = group[group["snapshot_date"] <= last["snapshot_date"] - dt.timedelta(days=RECENT_DAYS)]
-        rate = np.nan
-        if not older.empty:
-            base = older.iloc[-1]
-            rate = (last["value"] - base["value"]) / (last["snapshot_date"] - base["snapshot_date"]).days
-        rows.append({**last.to_dict(), "full_name": name, "recent_gain_per_day": rate})
-    return pd.DataFrame(rows)
+def default_repositories(bind: Bind, *, count: int = 3) -> list[str]:
+    """The ``count`` most starred repositories on the newest snapshot day (the compare report's default);
+    empty when there is no star history."""
+    sql = """
+        SELECT r.full_name FROM repository_snapshots s JOIN repositories r ON r.id = s.repository_id
+        WHERE s.snapshot_date = (SELECT max(snapshot_date) FROM repository_snapshots)
+        ORDER BY s.stars DESC, r.full_name LIMIT :n
+    """
+    with connection(bind) as conn:
+        return list(conn.execute(text(sql), {"n": count}).scalars())
 
 
-def _overtakes(frame: pd.DataFrame) -> list[tuple[dt.date, str, str]]:
-    """(day, overtaker, overtaken): days on which one repository's value passed another's, both measured on
-    that day and on their previous common day."""
-    wide = frame.pivot_table(index="snapshot_date", columns="full_name", values="value", aggfunc="last")
-    found = []
-    names = list(wide.columns)
-    for a in names:
-        for b in names:
-            if a == b:
-                continue
-            both = wide[[a, b]].dropna()
-            ahead = (both[a] > both[b]).tolist()
-            behind = (both[a] < both[b]).tolist()
-            for k in range(1, len(both)):
-                if ahead[k] and behind[k - 1]:
-                    found.append((both.index[k], a, b))
-    return sorted(found)
+_INSIGHTS_SQL = """
+SELECT r.full_name, i.generated_at, i.type, i.title, i.confidence_score::float8 AS confidence_score
+FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS c(repository_id, ord)
+JOIN repositories r ON r.id = c.repository_id
+CROSS JOIN LATERAL (
+    SELECT i.generated_at, i.type, i.title, i.confidence_score FROM insights i
+    WHERE i.repository_id = c.repository_id
+    ORDER BY i.generated_at DESC NULLS LAST, i.id LIMIT :per_repo
+) i
+ORDER BY c.ord, i.generated_at DESC NULLS LAST
+"""
 
 
-def compare_findings(frame: pd.DataFrame) -> list[str]:
-    """The compare report's key findings as sentences: who leads, who grows fastest now (mean daily gain over
-    the last :data:`RECENT_DAYS` days), who overtook whom and when (the latest overtakes first, at most five),
-    and the best rank in language. Empty frame: one sentence saying there is no history."""
-    metric = frame.attrs.get("metric", "stars")
-    if frame.empty:
-        return [f"None of these repositories has {metric} history in the chosen dates: import the snapshots "
-                "with `gitinsight import github-ranking`."]
-    latest = latest_by_repository(frame).sort_values("value", ascending=False)
-    sentences = []
-    lead = latest.iloc[0]
-    sentences.append(f"{lead['full_name']} leads with {int(lead['value']):,} {metric} on {lead['snapshot_date']}"
-                     + (f", ahead of {latest.iloc[1]['full_name']} ({int(latest.iloc[1]['value']):,})."
-                        if len(latest) > 1 else "."))
-    rates = latest.dropna(subset=["recent_gain_per_day"]).sort_values("recent_gain_per_day", ascending=False)
-    if not rates.empty:
-        top = rates.iloc[0]
-        sentence = (f"{top['full_name']} grows fastest now: {top['recent_gain_per_day']:+,.1f} {metric} a day over "
-                    f"its last {RECENT_DAYS} days")
-        if len(rates) > 1:
-            second = rates.iloc[1]
-            sentence += f", against {second['recent_gain_per_day']:+,.1f} for {second['full_name']}"
-        sentences.append(sentence + ".")
-    missing = sorted(set(latest["full_name"]) - set(rates["full_name"]))
-    if missing:
-        sentences.append(f"No {RECENT_DAYS}-day history to measure recent growth for {', '.join(missing)}.")
-    overtakes = _overtakes(frame)
-    for day, a, b in sorted(overtakes, reverse=True)[:5]:
-        sentences.append(f"{a} overtook {b} on {day}.")
-    if not overtakes and len(latest) > 1:
-        sentences.append(f"No repository overtook another in {metric} in these dates.")
-    ranked = latest.dropna(subset=["rank_in_language"])
-    if not ranked.empty:
-        best = ranked.sort_values("rank_in_language").iloc[0]
-        sentences.append(f"Best rank in its language on its last day: {best['full_name']}, "
-                         f"#{int(best['rank_in_language'])} of {best['language']} repositories by stars.")
-    renamed = frame[frame["name_that_day"].str.lower() != frame["full_name"].str.lower()]
-    for name, group in renamed.groupby("full_name", sort=False):
-        old = ", ".join(dict.fromkeys(group["name_that_day"]))
-        sentences.append(f"{name} was called {old} earlier in this history (renamed or transferred).")
-    return sentences
+def latest_insights(bind: Bind, full_names: Sequence[str] | str, *, per_repository: int = 5) -> pd.DataFrame:
+    """The newest ``per_repository`` insights of each repository (names resolved as in
+    :func:`compare_repositories`), in the order given."""
+    with connection(bind) as conn:
+        resolved = resolve_repositories(conn, full_names)
+        return read_frame(conn, _INSIGHTS_SQL, {"ids": [str(i) for _, i in resolved], "per_repo": per_repository},
+                          {"full_name": "str", "generated_at": "ts", "type": "str", "title": "str",
+                           "confidence_score": "float"})
