@@ -129,7 +129,7 @@ def resolve_repositories(conn: Connection, full_names: Any) -> list[tuple[str, A
 
     Raises :class:`ValidationError` naming every unknown name, or two names of one repository."""
     names = _names(full_names)
-    found = dict(conn.execute(text(_RESOLVE_SQL), {"names": names}).tuples().all())
+    found = {name: id_ for name, id_ in conn.execute(text(_RESOLVE_SQL), {"names": names})}
     missing = [n for n in names if found.get(n) is None]
     if missing:
         raise ValidationError("full_names", "not in the data: " + ", ".join(missing),

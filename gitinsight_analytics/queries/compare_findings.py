@@ -53,8 +53,8 @@ def latest_by_repository(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _overtakes(frame: pd.DataFrame) -> list[tuple[dt.date, dt.date, str, str]]:
-    """(day, previous day, overtaker, overtaken): one repository's value was below another's on their previous
-    common snapshot day and above it on this one."""
+    """(day, last day behind, overtaker, overtaken): one repository's value was below another's on a common
+    snapshot day (``last day behind``) and, after equal days if any, above it on ``day``."""
     wide = frame.pivot_table(index="snapshot_date", columns="full_name", values="value", aggfunc="last")
     found = []
     names = list(wide.columns)
@@ -63,11 +63,14 @@ def _overtakes(frame: pd.DataFrame) -> list[tuple[dt.date, dt.date, str, str]]:
             if a == b:
                 continue
             both = wide[[a, b]].dropna()
-            ahead = (both[a] > both[b]).tolist()
-            behind = (both[a] < both[b]).tolist()
-            for k in range(1, len(both)):
-                if ahead[k] and behind[k - 1]:
-                    found.append((both.index[k], both.index[k - 1], a, b))
+            behind_since = None
+            for day, va, vb in zip(both.index, both[a], both[b], strict=True):
+                if va < vb:
+                    behind_since = day
+                elif va > vb:
+                    if behind_since is not None:
+                        found.append((day, behind_since, a, b))
+                    behind_since = None
     return sorted(found)
 
 
