@@ -151,7 +151,7 @@ def expected_growth_days(days: pd.DataFrame, key: str) -> list[dt.date]:
     return found
 
 
-@pytest.mark.parametrize("name", ["openai/codex", "react/react", "JuliusBrussee/caveman"])
+@pytest.mark.parametrize("name", ["openai/codex", "AlexsJones/llmfit", "JuliusBrussee/caveman"])
 def test_growth_matches_an_independent_reading(real_engine, tmp_path, name) -> None:  # noqa: F811
     add_user(real_engine, "carol", None, {name: None})
     run(real_engine, tmp_path)
