@@ -157,7 +157,7 @@ def test_a_missing_user_id_shows_nothing_and_is_no_error(shared: tuple[Engine, W
         if setting is not None:
             conn.execute(sa.text("SELECT set_config(:s, :v, true)"), {"s": USER_ID_SETTING, "v": setting})
         counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - constant names
-                  for t in (*objects.RLS_TABLES, "visible_repository_stats")}
+                  for t in (*objects.RLS_TABLES, *objects.ALERTS_RLS_TABLES, "visible_repository_stats")}
     assert counts == dict.fromkeys(counts, 0)
 
 
@@ -592,6 +592,6 @@ def test_every_table_the_role_can_reach_has_forced_rls(shared: tuple[Engine, Wor
                    OR has_any_column_privilege('application_role', c.oid, 'SELECT, INSERT, UPDATE'))
         """)).fetchall()
     tables = {name for name, kind, forced in reachable if kind in "rp" and forced}
-    assert tables == set(objects.RLS_TABLES)
+    assert tables == set(objects.RLS_TABLES) | set(objects.ALERTS_RLS_TABLES)
     others = {name for name, kind, _ in reachable if kind not in "rp"}
     assert others == {"visible_repository_stats", "analysis_views_refreshed"}

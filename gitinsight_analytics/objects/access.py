@@ -15,6 +15,7 @@ __all__ = [
     "VISIBLE_REPOSITORY_STATS",
     "APPLICATION_ROLE_LIMITS",
     "ALERTS_ACCESS",
+    "ALERTS_RLS_TABLES",
 ]
 
 
@@ -277,6 +278,9 @@ GRANT SELECT ON repository_stats, insight_confidence_hist, insight_confidence_da
 # see (an alert about a repository that became invisible disappears from the user's view). Alerts are written by
 # `gitinsight alerts run` on the admin connection; the role may only read them. Same style as V2 above: scalar
 # subqueries (one InitPlan per query) and "= ANY (array)".
+#: Tables with FORCEd row-level security added after 0004 (RLS_TABLES stays what 0004 applies).
+ALERTS_RLS_TABLES = ("alerts",)
+
 ALERTS_ACCESS = SqlObject(
     "alerts_access",
     f"""
