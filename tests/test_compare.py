@@ -13,13 +13,8 @@ import pytest
 
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import ValidationError
-from gitinsight_analytics.queries import (
-    compare_findings,
-    compare_repositories,
-    default_repositories,
-    latest_insights,
-    weekly_gains,
-)
+from gitinsight_analytics.queries import compare_repositories, default_repositories, latest_insights
+from gitinsight_analytics.queries.compare_findings import compare_findings, weekly_gains
 
 from .real_data import read_csv_days, real_engine, real_template  # noqa: F401
 

@@ -339,6 +339,10 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "job_durations": [{}],
     "command_history": [{}, {"action": "seed"}],
     "audit_partition_rows": [{}],
+    "compare_repositories": [{"full_names": ["alice/busy", "bob/quiet"]}, {"full_names": ["alice/busy", "bob/private"]},
+                             {"full_names": ["bob/quiet", "alice/busy"], "metric": "forks", "align": "age"}],
+    "default_repositories": [{}, {"count": 10}],
+    "latest_insights": [{"full_names": ["alice/busy", "bob/quiet"]}, {"full_names": ["alice/busy", "bob/private"]}],
 }
 #: They read materialized views over every user's rows, which the role may not: a permission error.
 NEEDS_ADMIN = {"trending_by_stars", "confidence_distribution", "model_version_comparison", "low_confidence_share",

@@ -2,12 +2,12 @@
 returning pandas DataFrames (int64/float64 numbers, tz-aware UTC timestamps, ``full_name`` on every row about
 a repository). Results read from a materialized view carry ``df.attrs["view_refreshed_at"]``; results with an
 as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight_analytics.exceptions.ValidationError`.
+What the compare report says about a compare frame (weekly gains, findings) is in :mod:`.compare_findings`.
 """
 
 from __future__ import annotations
 
 from .compare import compare_repositories, default_repositories, latest_insights
-from .compare_findings import compare_findings, latest_by_repository, weekly_gains
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
@@ -21,9 +21,6 @@ __all__ = [
     "compare_repositories",
     "default_repositories",
     "latest_insights",
-    "compare_findings",
-    "weekly_gains",
-    "latest_by_repository",
     "user_dashboard",
     "trending_by_score",
     "trending_by_stars",
