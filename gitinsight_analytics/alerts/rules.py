@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,15 +128,20 @@ def parse_settings(raw: Mapping[str, Any] | None) -> FollowSettings:
     return FollowSettings(**values, problems=tuple(problems))
 
 
-def _rows(snapshots: pd.DataFrame) -> list[dict[str, Any]]:
-    return snapshots.sort_values("snapshot_date").to_dict("records")
+Snapshots = pd.DataFrame | Sequence[Mapping[str, Any]]
+
+
+def _rows(snapshots: Snapshots) -> list[Mapping[str, Any]]:
+    """One repository's snapshots (a frame or records with snapshot_date, stars, lists) in date order."""
+    records = snapshots.to_dict("records") if isinstance(snapshots, pd.DataFrame) else list(snapshots)
+    return sorted(records, key=lambda row: row["snapshot_date"])
 
 
 def _in_window(day: dt.date, as_of: dt.date, lookback_days: int) -> bool:
     return as_of - dt.timedelta(days=lookback_days) < day <= as_of
 
 
-def milestone_events(repo: Mapping[str, Any], snapshots: pd.DataFrame, *, as_of: dt.date, lookback_days: int,
+def milestone_events(repo: Mapping[str, Any], snapshots: Snapshots, *, as_of: dt.date, lookback_days: int,
                      milestones: Sequence[int] = MILESTONES) -> list[Event]:
     """Stars passing a milestone between consecutive snapshots of one repository (see the module docstring)."""
     rows, events = _rows(snapshots), []
@@ -153,7 +159,7 @@ def milestone_events(repo: Mapping[str, Any], snapshots: pd.DataFrame, *, as_of:
     return events
 
 
-def growth_events(repo: Mapping[str, Any], snapshots: pd.DataFrame, *, as_of: dt.date, lookback_days: int,
+def growth_events(repo: Mapping[str, Any], snapshots: Snapshots, *, as_of: dt.date, lookback_days: int,
                   factor: float = GROWTH_FACTOR) -> list[Event]:
     """Days whose gain per day is far above the repository's own usual pace (see the module docstring)."""
     rows = _rows(snapshots)
@@ -182,7 +188,7 @@ def growth_events(repo: Mapping[str, Any], snapshots: pd.DataFrame, *, as_of: dt
     return events
 
 
-def rank_events(repo: Mapping[str, Any], snapshots: pd.DataFrame, *, dates: Sequence[dt.date], as_of: dt.date,
+def rank_events(repo: Mapping[str, Any], snapshots: Snapshots, *, dates: Sequence[dt.date], as_of: dt.date,
                 lookback_days: int) -> list[Event]:
     """Entering or leaving the top 100 of its language between consecutive snapshot days of the data
     (``dates``: every snapshot day of the data, the repository's or not)."""
@@ -237,14 +243,17 @@ def find_events(repos: Iterable[Mapping[str, Any]], snapshots: pd.DataFrame, ins
     """Every event of the followed ``repos`` (each with ``id``, ``full_name``, ``language`` and its parsed
     ``settings``) in the days ``(as_of - lookback_days, as_of]``, honouring each follow's settings."""
     events: list[Event] = []
+    by_repo: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in snapshots.to_dict("records"):  # once: pandas row access per repository is slow
+        by_repo[str(row["repository_id"])].append(row)
     for repo in repos:
         settings: FollowSettings = repo["settings"]
         if not settings.notifications:
             continue
         rid = str(repo["id"])
-        snaps = snapshots[snapshots["repository_id"].astype(str) == rid] if len(snapshots) else snapshots
+        snaps = by_repo.get(rid, [])
         found: list[Event] = []
-        if len(snaps):
+        if snaps:
             found += milestone_events(repo, snaps, as_of=as_of, lookback_days=lookback_days,
                                       milestones=settings.milestones)
             found += growth_events(repo, snaps, as_of=as_of, lookback_days=lookback_days,
