@@ -19,6 +19,7 @@ from .conftest import SMALL_POOL, _scratch, create_database
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
 FIRST, LAST = dt.date(2026, 7, 19), dt.date(2026, 8, 22)
 DAYS = [FIRST + dt.timedelta(days=k) for k in range((LAST - FIRST).days + 1)]
+_made: set[str] = set()  # the template, once per session even though two modules import the fixture
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the real data ../shared/data/github-ranking is missing")
 
 
@@ -34,11 +35,14 @@ def real_template(pg: Settings, migrated_template: str) -> str:
     from gitinsight_analytics.seed import import_github_ranking
 
     name = "gi_template_real_daily"
+    if name in _made:
+        return name
     engine = make_engine(create_database(pg, name, template=migrated_template), pool=SMALL_POOL)
     try:
         import_github_ranking(engine, daily_files(), progress=False)
     finally:
         engine.dispose()
+    _made.add(name)
     return name
 
 
