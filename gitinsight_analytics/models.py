@@ -44,6 +44,8 @@ __all__ = [
     "AuditLog",
     "RepositorySnapshot",
     "GithubRankingFile",
+    "Alert",
+    "ALERT_KINDS",
     "SUBSCRIPTION_TIERS",
     "ANALYSIS_STATUSES",
     "JOB_STATUSES",
@@ -63,6 +65,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 SUBSCRIPTION_TIERS = ("free", "premium", "enterprise")
 ANALYSIS_STATUSES = ("pending", "in_progress", "completed", "failed")
 JOB_STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled")
+#: What an alert is about (see gitinsight_analytics.alerts.rules and docs/analyses.md "Alerts").
+ALERT_KINDS = ("milestone", "growth", "rank_enter", "rank_leave", "insight")
 
 TZ = TIMESTAMP(timezone=True)
 NOW = text("now()")
@@ -336,3 +340,34 @@ class GithubRankingFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     rows: Mapped[int] = mapped_column(Integer, nullable=False)
     imported_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+
+
+class Alert(Base):
+    """Extension of the spec (issue 13): one alert for one user about one repository, of one kind, on one day.
+
+    The primary key (repository first, so a cluster sharded on the repository id keeps it local) makes every
+    alert exist once: a re-run stores and sends nothing new. ``as_of`` is the snapshot day the event happened
+    on (for insights: the UTC day they were generated). ``sent_at`` stays NULL until the user's digest was
+    delivered; ``attempts`` and ``last_error`` record failed deliveries, retried on the next run.
+    """
+
+    __tablename__ = "alerts"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("repositories.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    full_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=EMPTY_JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, nullable=False, server_default=NOW)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("repository_id", "user_id", "kind", "as_of"),
+        CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
+        Index("idx_alerts_user_as_of", "user_id", text("as_of DESC")),
+        Index("idx_alerts_unsent", "user_id", postgresql_where=text("sent_at IS NULL")),
+    )

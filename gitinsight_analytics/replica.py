@@ -229,7 +229,7 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
     target = settings.replica_dir
     actions: list[str] = []
     with _locked(settings):
-        if server._postmaster(target) is not None:
+        if server.postmaster(target) is not None:
             return StartResult(status(settings), ["the replica was already running"])
         if target.exists() and not _ours(target):
             raise ServerError(f"{target} exists and was not made by `gitinsight db replica start`: move it away")
@@ -275,7 +275,7 @@ def stop(settings: Settings, *, remove: bool = False) -> list[str]:
     done: list[str] = []
     target = settings.replica_dir
     with _locked(settings):
-        if server._postmaster(target) is not None:
+        if server.postmaster(target) is not None:
             _pg_ctl(settings, "-D", str(target), "-m", "fast", "-w", "stop", what="stopping the replica")
             done.append(f"stopped the replica on port {replica_port(settings)}")
         else:
@@ -308,7 +308,7 @@ def status(settings: Settings) -> ReplicaStatus:
     """Whether the replica runs and, when the primary runs too, its lag (pg_stat_replication, replay LSN)."""
     port = replica_port(settings)
     target = settings.replica_dir
-    found = server._postmaster(target)
+    found = server.postmaster(target)
     if found is None:
         return ReplicaStatus(False, target, port)
     pid, live_port = found

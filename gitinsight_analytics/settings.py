@@ -65,6 +65,10 @@ class Settings:
     api_key_pepper: str | None = field(default=None, repr=False)
     api_key_encryption_key: str | None = field(default=None, repr=False)
 
+    #: Where alert digests are e-mailed from (``GITINSIGHT_SMTP_URL``, smtp://[user:pass@]host:port?from=...);
+    #: None = digests go to files only. Hidden from repr (it may hold a password).
+    smtp_url: str | None = field(default=None, repr=False)
+
     #: WAL archiving of the embedded cluster (``GITINSIGHT_WAL_ARCHIVE``); None = keep the cluster's choice.
     wal_archive: bool | None = None
     #: Where analyses, notebooks and reports read (``GITINSIGHT_READ_URL``, e.g. the streaming replica);
@@ -177,6 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         wal_archive=_bool(env, "GITINSIGHT_WAL_ARCHIVE", False) if env.get("GITINSIGHT_WAL_ARCHIVE") else None,
         read_url=env.get("GITINSIGHT_READ_URL") or None,
         replica_port=_int(env, "GITINSIGHT_REPLICA_PORT", 0, 1024, 65535) or None,
+        smtp_url=env.get("GITINSIGHT_SMTP_URL") or None,
         api_key_pepper=_secret(env, "GITINSIGHT_API_KEY_PEPPER"),
         api_key_encryption_key=_secret(env, "GITINSIGHT_API_KEY_ENCRYPTION_KEY"),
         **_connection_limits(env),

@@ -21,6 +21,7 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 #: What each notebook's ``# NBVAL_CHECK_OUTPUT`` cell must print: invariants of the analyses, true on any data.
 EXPECTED = {
     "getting-started": "rows matching the hostile value: 0; users table intact: True\n",
+    "compare": "gains add up to each repository's change: True; ranks start at 1: True\n",
     "trending": "score = stars + forks + 10 x insights on every row: True; both rankings sorted: True\n",
     "repository_stats": "per-type counts add up to each repository's total: True\n",
     "confidence": "quantiles ordered: True; shares between 0 and 1: True\n",

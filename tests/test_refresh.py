@@ -169,7 +169,7 @@ def test_failed_refresh_is_recorded_and_the_reports_still_run(engine: Engine, tm
     ("refresh: hourly\n", "schedule.refresh: in "),
     ("refresh:\n  - id: trending\n    every: 1h\nreports:\n  - report: trending\n    every: 1h\n",
      "reports[1].id: duplicate id 'trending'"),
-    ("refesh:\n  - every: 1h\n", "schedule: unknown top-level keys ['refesh'] (allowed: reports, refresh)"),
+    ("refesh:\n  - every: 1h\n", "schedule: unknown top-level keys ['refesh'] (allowed: reports, refresh, alerts)"),
 ])
 def test_bad_refresh_entries_are_rejected(tmp_path: Path, body: str, message: str,
                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

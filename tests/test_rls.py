@@ -157,7 +157,7 @@ def test_a_missing_user_id_shows_nothing_and_is_no_error(shared: tuple[Engine, W
         if setting is not None:
             conn.execute(sa.text("SELECT set_config(:s, :v, true)"), {"s": USER_ID_SETTING, "v": setting})
         counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - constant names
-                  for t in (*objects.RLS_TABLES, "visible_repository_stats")}
+                  for t in (*objects.RLS_TABLES, *objects.ALERTS_RLS_TABLES, "visible_repository_stats")}
     assert counts == dict.fromkeys(counts, 0)
 
 
@@ -339,6 +339,10 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "job_durations": [{}],
     "command_history": [{}, {"action": "seed"}],
     "audit_partition_rows": [{}],
+    "compare_repositories": [{"full_names": ["alice/busy", "bob/quiet"]}, {"full_names": ["alice/busy", "bob/private"]},
+                             {"full_names": ["bob/quiet", "alice/busy"], "metric": "forks", "align": "age"}],
+    "default_repositories": [{}, {"count": 10}],
+    "latest_insights": [{"full_names": ["alice/busy", "bob/quiet"]}, {"full_names": ["alice/busy", "bob/private"]}],
 }
 #: They read materialized views over every user's rows, which the role may not: a permission error.
 NEEDS_ADMIN = {"trending_by_stars", "confidence_distribution", "model_version_comparison", "low_confidence_share",
@@ -592,6 +596,6 @@ def test_every_table_the_role_can_reach_has_forced_rls(shared: tuple[Engine, Wor
                    OR has_any_column_privilege('application_role', c.oid, 'SELECT, INSERT, UPDATE'))
         """)).fetchall()
     tables = {name for name, kind, forced in reachable if kind in "rp" and forced}
-    assert tables == set(objects.RLS_TABLES)
+    assert tables == set(objects.RLS_TABLES) | set(objects.ALERTS_RLS_TABLES)
     others = {name for name, kind, _ in reachable if kind not in "rp"}
     assert others == {"visible_repository_stats", "analysis_views_refreshed"}

@@ -129,8 +129,13 @@ def distribute(conn: Connection) -> list[str]:
     # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce,
     #    and the reference table that enforces the rest.
     if not _citus_policies(conn):
+        extra = [p for p in q.EXTRA_POLICIES if _relkind(conn, p[0])]
+        for table, policy, _, _ in extra:
+            _ddl(conn, sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
         _ddl(conn, ROW_LEVEL_SECURITY_V2.drop)
         _ddl(conn, ROW_LEVEL_SECURITY_CITUS.create)
+        for _, _, _, citus_policy in extra:
+            _ddl(conn, citus_policy)
         actions.append("row-level security: policies compare with per-transaction settings (no subqueries)")
     for table, column in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED):
         if table in pending:
@@ -239,8 +244,13 @@ def undistribute(conn: Connection) -> list[str]:
     _ddl(conn, AUDIT_PARTITION_FUNCTION.create)
     _ddl(conn, REPOSITORY_STATS_FUNCTION.create)
     if _citus_policies(conn):
+        extra = [p for p in q.EXTRA_POLICIES if _relkind(conn, p[0])]
+        for table, policy, _, _ in extra:
+            _ddl(conn, sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
         _ddl(conn, ROW_LEVEL_SECURITY_CITUS.drop)
         _ddl(conn, ROW_LEVEL_SECURITY_V2.create)
+        for _, _, single, _ in extra:
+            _ddl(conn, single)
     for name, (select, indexes) in rollups.items():
         _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
         for ddl in indexes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..objects import AUDIT_PARTITION_FUNCTION, REPOSITORY_STATS_FUNCTION
+from ..objects import ALERTS_ACCESS, AUDIT_PARTITION_FUNCTION, REPOSITORY_STATS_FUNCTION
 
 __all__ = [
     "REFERENCE_TABLES",
@@ -21,6 +21,7 @@ __all__ = [
     "AUDIT_PARTITION_FUNCTION_CITUS",
     "REPOSITORY_STATS_FUNCTION_CITUS",
     "CITUS_DRIFT_NAMES",
+    "EXTRA_POLICIES",
 ]
 
 #: The functions the Citus policies call: created on every node.
@@ -38,6 +39,8 @@ REPOSITORY_TABLES = (
     ("analysis_jobs", "repository_id"),
     ("repository_snapshots", "repository_id"),
     ("user_repository_follows", "repository_id"),
+    ("insight_outcomes", "repository_id"),
+    ("alerts", "repository_id"),
 )
 
 #: Distributed on their own key, not co-located (audit_logs stays partitioned by month; its partitions follow).
@@ -122,3 +125,11 @@ assert "plpgsql" in REPOSITORY_STATS_FUNCTION_CITUS and "RETURN QUERY" in REPOSI
 #: repository_keys (not models), the widened primary keys, the unique keys moved to repository_keys.
 CITUS_DRIFT_NAMES = ("repository_stats", "repository_snapshot_deltas", "repository_keys", "repositories_keys_fkey",
                      "insights_pkey", "analysis_jobs_pkey", "repositories_github_id_key", "repositories_full_name_key")
+
+#: Policies of tables added after 0004, swapped with the main ones: (table, policy, single-node SQL that creates it
+#: with its RLS settings, the Citus variant: the same rule without subqueries).
+EXTRA_POLICIES = (
+    ("alerts", "alert_access_policy", ALERTS_ACCESS.create,
+     "CREATE POLICY alert_access_policy ON alerts FOR SELECT TO application_role "
+     "USING (user_id = app_current_user_id() AND repository_id = ANY (app_visible_repository_ids()))"),
+)

@@ -19,8 +19,8 @@ def cli() -> None:
 
 cli.add_command(db_commands.db)
 
-_COMMAND_MODULES = ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "demo",
-                    "cluster")
+_COMMAND_MODULES = ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "alerts",
+                    "demo", "cluster")
 for _module_name in _COMMAND_MODULES:
     try:
         _module = __import__(f"{__name__}.{_module_name}", fromlist=["register"])

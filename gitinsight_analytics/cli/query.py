@@ -195,6 +195,21 @@ def jobs(report: str, job_type: str | None, freq: str, as_of: str | None, window
     _emit(frame, fmt)
 
 
+@query.command()
+@click.argument("full_names", nargs=-1, required=True, metavar="OWNER/NAME OWNER/NAME [...]")
+@click.option("--metric", type=click.Choice(list(queries.compare.METRICS)), default="stars", show_default=True)
+@click.option("--align", type=click.Choice(list(queries.compare.ALIGNS)), default="calendar", show_default=True,
+              help="calendar dates, or days since each repository was first seen")
+@click.option("--from", "start", help="first snapshot day, YYYY-MM-DD (default: the start of the history)")
+@click.option("--to", "end", help="last snapshot day, YYYY-MM-DD (default: the end of the history)")
+@_format_option
+def compare(full_names: tuple[str, ...], metric: str, align: str, start: str | None, end: str | None,
+            fmt: str) -> None:
+    """Compare 2 to 10 repositories' history side by side (gains, growth, rank in language)."""
+    _emit(queries.compare_repositories(common.engine(), list(full_names), metric=metric, align=align, start=start,
+                                       end=end), fmt)
+
+
 @click.command()
 @common.audited("refresh", "materialized_view")
 @click.option("--concurrently/--blocking", default=None,

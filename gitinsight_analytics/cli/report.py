@@ -92,12 +92,13 @@ def due_cmd(schedule_path: Path) -> None:
         url, engine = _url_and_engine()
         outcome = run_due(schedule_path, database_url=url, reports_dir=cfg.reports_dir,
                           notebooks_dir=cfg.notebooks_dir, retention_days=cfg.report_retention_days,
-                          engine=engine, echo=click.echo, read_url=_read_url())
+                          engine=engine, echo=click.echo, read_url=_read_url(), smtp_url=cfg.smtp_url)
     except ScheduleLocked as exc:
         click.echo(str(exc))
         return
     if not outcome.ok:
         failed = [f"refresh: {outcome.refresh.error}"] if outcome.refresh and not outcome.refresh.ok else []
+        failed += [f"{k}: {v}" for k, v in outcome.alerts.items() if v]
         failed += [r.name for r in outcome.results if not r.ok] + outcome.invalid
         raise ReportFailed(f"{len(failed)} scheduled entries failed: {'; '.join(failed)}")
 

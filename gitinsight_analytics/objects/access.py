@@ -16,6 +16,8 @@ __all__ = [
     "APPLICATION_ROLE_LIMITS",
     "ROW_LEVEL_SECURITY_CITUS",
     "CITUS_USER_LISTS_SQL",
+    "ALERTS_ACCESS",
+    "ALERTS_RLS_TABLES",
 ]
 
 
@@ -358,3 +360,24 @@ SELECT COALESCE(array_agg(id)::text, '{}'),
        COALESCE((array_agg(id) FILTER (WHERE owner_id = :u))::text, '{}')
 FROM visible
 """
+# Alerts (issue 13, migration 0006): a user reads its own alerts, and only those about repositories it can still
+# see (an alert about a repository that became invisible disappears from the user's view). Alerts are written by
+# `gitinsight alerts run` on the admin connection; the role may only read them. Same style as V2 above: scalar
+# subqueries (one InitPlan per query) and "= ANY (array)".
+#: Tables with FORCEd row-level security added after 0004 (RLS_TABLES stays what 0004 applies).
+ALERTS_RLS_TABLES = ("alerts",)
+
+ALERTS_ACCESS = SqlObject(
+    "alerts_access",
+    f"""
+ALTER TABLE alerts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+GRANT SELECT ON alerts TO application_role;
+CREATE POLICY alert_access_policy ON alerts FOR SELECT TO application_role
+    USING (user_id = {_ME} AND repository_id = ANY ({_VISIBLE}::uuid[]));
+""",
+    """
+DROP POLICY IF EXISTS alert_access_policy ON alerts;
+REVOKE ALL ON alerts FROM application_role;
+ALTER TABLE alerts NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
+""",
+)

@@ -2,10 +2,12 @@
 returning pandas DataFrames (int64/float64 numbers, tz-aware UTC timestamps, ``full_name`` on every row about
 a repository). Results read from a materialized view carry ``df.attrs["view_refreshed_at"]``; results with an
 as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight_analytics.exceptions.ValidationError`.
+What the compare report says about a compare frame (weekly gains, findings) is in :mod:`.compare_findings`.
 """
 
 from __future__ import annotations
 
+from .compare import compare_repositories, default_repositories, latest_insights
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
@@ -16,6 +18,9 @@ from .trending import trending_by_score, trending_by_stars
 
 __all__ = [
     "search_repositories",
+    "compare_repositories",
+    "default_repositories",
+    "latest_insights",
     "user_dashboard",
     "trending_by_score",
     "trending_by_stars",

@@ -23,13 +23,14 @@ from sqlalchemy.engine import Connection, Engine
 from ..exceptions import ValidationError
 from ..models import Insight, User, UserRepositoryFollow
 from ..queries._params import resolve_language
+from ..queries.compare import ALIGNS, METRICS, resolve_repositories
 from ..queries.stats import resolve_repository
 
 __all__ = ["Param", "SPECS", "notebook_defaults", "validate_parameters", "check_in_data", "most_followed_user",
            "NONE_WORDS"]
 
 Kind = Literal["int", "float", "str", "date", "choice"]
-Lookup = Literal["language", "repository", "user", "insight_type", "model_version"]
+Lookup = Literal["language", "repository", "repositories", "user", "insight_type", "model_version"]
 
 #: Strings that mean "not set" for an optional parameter on the command line.
 NONE_WORDS = frozenset({"", "none", "null"})
@@ -98,6 +99,7 @@ class Param:
 _LOOKUP_WORDS = {
     "language": "a repository language",
     "repository": "a repository full_name (owner/name)",
+    "repositories": "2 to 10 repositories owner/name, comma-separated,",
     "user": "a username",
     "insight_type": "an insight type",
     "model_version": "a model version",
@@ -183,6 +185,14 @@ SPECS: dict[str, tuple[Param, ...]] = {
         Param("window_days", "int", "days of job history in the throughput chart", low=1, high=365),
         Param("limit", "int", "how many recent failures to list", low=1, high=200),
     ),
+    "compare": (
+        Param("repos", "str", "2 to 10 repositories owner/name, comma-separated; none = the 3 most starred",
+              optional=True, lookup="repositories", max_length=1000),
+        Param("metric", "choice", "what to compare", choices=tuple(METRICS)),
+        Param("align", "choice", "x axis: calendar dates, or days since first seen", choices=ALIGNS),
+        Param("start", "date", "first snapshot day; none = the start of the history", optional=True),
+        Param("end", "date", "last snapshot day; none = the end of the history", optional=True),
+    ),
     "getting-started": (
         _LANGUAGE,
         Param("search_text", "str", "free text matched against repository names (a bound parameter)",
@@ -235,6 +245,12 @@ def _lookup(conn: Connection, param: Param, value: str) -> str:
         return resolve_language(conn, value, param.name) or value
     if param.lookup == "repository":
         return resolve_repository(conn, value, param.name)[1]
+    if param.lookup == "repositories":
+        try:
+            resolve_repositories(conn, value)
+        except ValidationError as exc:
+            raise ValidationError(param.name, exc.problem, exc.allowed) from None
+        return value
     column = {"user": User.username, "insight_type": Insight.type, "model_version": Insight.model_version}[
         param.lookup or "user"]
     if conn.execute(sa.select(sa.literal(1)).where(column == value).limit(1)).first() is not None:

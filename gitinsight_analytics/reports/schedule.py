@@ -10,6 +10,10 @@
         report: trending           # a notebook in notebooks/
         parameters: {window_days: 7}
         every: 1h                  # 15m, 6h, 1d ...   or:  at: "06:00"  (daily, UTC)
+    alerts:                        # `gitinsight alerts run` (after the refresh, before the reports)
+      - id: alerts-daily
+        days: 7                    # optional: the events of this many days up to the data's newest day
+        at: "06:30"
 
 ``gitinsight report due`` (cron every few minutes) runs what is due, the refresh before the reports (so they
 read fresh views), holding an exclusive ``fcntl`` lock on ``<reports_dir>/.schedule.lock`` so that overlapping
@@ -41,8 +45,9 @@ if TYPE_CHECKING:
     from ..maintenance.refresh import RefreshResult
     from .runner import RunResult
 
-__all__ = ["Entry", "RefreshEntry", "Schedule", "ScheduleLocked", "load_schedule", "read_schedule", "due_entries",
-           "schedule_lock", "read_state", "write_state", "run_due", "DueOutcome", "RefreshRun", "prune",
+__all__ = ["Entry", "RefreshEntry", "AlertsEntry", "Schedule", "ScheduleLocked", "load_schedule", "read_schedule",
+           "due_entries", "schedule_lock", "read_state", "write_state", "run_due", "DueOutcome", "RefreshRun",
+           "prune",
            "LOCK_NAME", "STATE_NAME"]
 
 LOCK_NAME = ".schedule.lock"
@@ -81,16 +86,19 @@ class RefreshRun:
 
 @dataclass
 class DueOutcome:
-    """What one ``report due`` did: the refresh, the runs, the entries whose parameters failed, the runs pruned."""
+    """What one ``report due`` did: the refresh, the alert runs (entry id -> error or None), the report runs, the
+    entries whose parameters failed, the runs pruned."""
 
     results: list[RunResult] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     pruned: list[Path] = field(default_factory=list)
     refresh: RefreshRun | None = None
+    alerts: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and all(r.ok for r in self.results) and (self.refresh is None or self.refresh.ok)
+        return (not self.invalid and all(r.ok for r in self.results) and (self.refresh is None or self.refresh.ok)
+                and all(error is None for error in self.alerts.values()))
 
 
 class _Timed:
@@ -142,11 +150,23 @@ class RefreshEntry(_Timed):
 
 
 @dataclass(frozen=True)
+class AlertsEntry(_Timed):
+    """One scheduled ``gitinsight alerts run`` (every user with follows; ``days`` of events up to the data's
+    newest day)."""
+
+    id: str
+    lookback_days: int = 7
+    every: dt.timedelta | None = None
+    at: dt.time | None = None
+
+
+@dataclass(frozen=True)
 class Schedule:
-    """The parsed ``schedule.yml``: refresh entries (run first) and report entries."""
+    """The parsed ``schedule.yml``: refresh entries (run first), alert runs, and report entries."""
 
     reports: list[Entry] = field(default_factory=list)
     refresh: list[RefreshEntry] = field(default_factory=list)
+    alerts: list[AlertsEntry] = field(default_factory=list)
 
 
 def _parse_every(value: Any, where: str) -> dt.timedelta:
@@ -193,11 +213,13 @@ def read_schedule(path: Path) -> Schedule:
         raise ValidationError("schedule", f"{path} does not exist", "a schedule.yml file") from None
     except yaml.YAMLError as exc:
         raise ValidationError("schedule", f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-    unknown = set(data) - {"reports", "refresh"} if isinstance(data, Mapping) else set()
+    unknown = set(data) - {"reports", "refresh", "alerts"} if isinstance(data, Mapping) else set()
     if unknown:
-        raise ValidationError("schedule", f"unknown top-level keys {sorted(map(str, unknown))}", "reports, refresh")
+        raise ValidationError("schedule", f"unknown top-level keys {sorted(map(str, unknown))}",
+                              "reports, refresh, alerts")
     if not isinstance(data, Mapping) or not data:
-        raise ValidationError("schedule", f"{path} has no 'reports:' or 'refresh:' list", "see docs/operations.md")
+        raise ValidationError("schedule", f"{path} has no 'reports:', 'refresh:' or 'alerts:' list",
+                              "see docs/operations.md")
     schedule, seen = Schedule(), set()
     for number, item in enumerate(_items(data, "refresh", path), 1):
         where = f"refresh[{number}]"
@@ -211,6 +233,21 @@ def read_schedule(path: Path) -> Schedule:
             raise ValidationError(f"{where}.id", f"duplicate id {entry_id!r}", "unique ids")
         seen.add(entry_id)
         schedule.refresh.append(RefreshEntry(id=entry_id, **_timing(item, where)))
+    for number, item in enumerate(_items(data, "alerts", path), 1):
+        where = f"alerts[{number}]"
+        if not isinstance(item, Mapping):
+            raise ValidationError(where, "is not a mapping", "id, days, every or at")
+        unknown = set(item) - {"id", "days", "every", "at"}
+        if unknown:
+            raise ValidationError(where, f"unknown keys {sorted(unknown)}", "id, days, every, at")
+        entry_id = str(item.get("id") or "alerts")
+        if entry_id in seen:
+            raise ValidationError(f"{where}.id", f"duplicate id {entry_id!r}", "unique ids")
+        seen.add(entry_id)
+        days = item.get("days", 7)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+            raise ValidationError(f"{where}.days", f"{days!r} is not a number of days", "an integer 1..366")
+        schedule.alerts.append(AlertsEntry(id=entry_id, lookback_days=days, **_timing(item, where)))
     for number, item in enumerate(_items(data, "reports", path), 1):
         where = f"reports[{number}]"
         if not isinstance(item, Mapping):
@@ -348,6 +385,31 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
     return run
 
 
+def _alerts(entry: AlertsEntry, *, engine: Engine | None, database_url: str, reports_dir: Path,
+            smtp_url: str | None) -> tuple[str | None, str]:
+    """Run ``alerts run`` for one entry: (error or None, one line for the terminal); errors are kept, not raised."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..alerts import run_alerts
+    from ..db import make_engine
+    from .runner import scrub
+
+    own = make_engine(database_url) if engine is None else None
+    try:
+        result = run_alerts(engine or own, reports_dir=reports_dir, lookback_days=entry.lookback_days,
+                            smtp_url=smtp_url)
+    except (GitInsightError, SQLAlchemyError) as exc:
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        error = scrub(f"{type(exc).__name__}: {first}", database_url)
+        return error, f"{'failed':<9} {'alerts':<17} {'':>7}  {error}"
+    finally:
+        if own is not None:
+            own.dispose()
+    failed = [u.username for u in result.users if u.error]
+    error = f"delivery failed for {', '.join(failed)} (retried next run)" if failed else None
+    return error, f"{'failed' if error else 'succeeded':<9} {'alerts':<17} {'':>7}  {result.describe()}"
+
+
 def _refresh_state(run: RefreshRun, stamp: str) -> dict[str, Any]:
     if run.result is None:
         return {"last_run": stamp, "kind": "refresh", "status": "failed", "error": run.error}
@@ -366,11 +428,13 @@ def run_due(
     engine: Engine | None = None,
     now: dt.datetime | None = None,
     echo: Callable[[str], None] | None = None,
+    smtp_url: str | None = None,
     read_url: str | None = None,
 ) -> DueOutcome:
     """Under the lock: run every due entry, record it in the state file, prune old runs, rebuild the index.
 
-    Due refresh entries come first: one refresh of the materialized views serves all of them, and a failed
+    Due refresh entries come first, then due alert runs (``smtp_url``: e-mail the digests), then the reports.
+    Refresh: one refresh of the materialized views serves all of them, and a failed
     refresh is recorded (status ``failed``) without stopping the reports, which then show the older
     ``analysis_views_refreshed`` time.
 
@@ -389,7 +453,8 @@ def run_due(
         state = read_state(reports_dir)
         due_refresh = due_entries(schedule.refresh, state, now)
         due = due_entries(schedule.reports, state, now)
-        if echo and not due and not due_refresh:
+        due_alerts = due_entries(schedule.alerts, state, now)
+        if echo and not due and not due_refresh and not due_alerts:
             echo("nothing due")
         if due_refresh:
             outcome.refresh = _refresh(due_refresh, engine=engine, database_url=database_url)
@@ -398,6 +463,15 @@ def run_due(
             write_state(reports_dir, state)
             if echo:
                 echo(outcome.refresh.describe())
+        for alerts_entry in due_alerts:
+            error, line = _alerts(alerts_entry, engine=engine, database_url=database_url, reports_dir=reports_dir,
+                                  smtp_url=smtp_url)
+            outcome.alerts[alerts_entry.id] = error
+            state[alerts_entry.id] = {"last_run": stamp, "kind": "alerts", "status": "failed" if error else
+                                      "succeeded", **({"error": error} if error else {})}
+            write_state(reports_dir, state)
+            if echo:
+                echo(line)
         if due:
             catch_up(database_url, read_url)
         for entry in due:

@@ -1,0 +1,72 @@
+"""Shared by the compare and alert tests: a template database holding the 35 consecutive daily files of the real
+GitHub ranking data (2026-07-19 .. 2026-08-22), imported once per session and cloned per test."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from gitinsight_analytics.db import make_engine
+from gitinsight_analytics.settings import Settings
+
+from .conftest import SMALL_POOL, _scratch, create_database
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
+FIRST, LAST = dt.date(2026, 7, 19), dt.date(2026, 8, 22)
+DAYS = [FIRST + dt.timedelta(days=k) for k in range((LAST - FIRST).days + 1)]
+_made: set[str] = set()  # the template, once per session even though two modules import the fixture
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the real data ../shared/data/github-ranking is missing")
+
+
+def daily_files() -> list[Path]:
+    return [REAL / f"github-ranking-{day}.csv" for day in DAYS]
+
+
+@pytest.fixture(scope="session")
+def real_template(pg: Settings, migrated_template: str) -> str:
+    """A clone of the migrated template with the daily real files imported (skips without the data)."""
+    if not REAL.is_dir():
+        pytest.skip("the real data ../shared/data/github-ranking is missing")
+    from gitinsight_analytics.seed import import_github_ranking
+
+    name = "gi_template_real_daily"
+    if name in _made:
+        return name
+    engine = make_engine(create_database(pg, name, template=migrated_template), pool=SMALL_POOL)
+    try:
+        import_github_ranking(engine, daily_files(), progress=False)
+    finally:
+        engine.dispose()
+    _made.add(name)
+    return name
+
+
+@pytest.fixture
+def real_engine(pg: Settings, real_template: str) -> Iterator[Engine]:
+    """A fresh database holding the daily real files."""
+    yield from _scratch(pg, real_template)
+
+
+def read_csv_days() -> pd.DataFrame:
+    """Independent reading of the daily CSV files: one row per (day, lower-cased owner/name) with the maximum of
+    stars, forks and issues over the lists it is in, the language of that row, and the list names."""
+    frames = []
+    for day, path in zip(DAYS, daily_files(), strict=True):
+        frame = pd.read_csv(path, keep_default_na=False, dtype={"language": "string", "description": "string"})
+        frame["date"] = day
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True)
+    rows["key"] = rows["repo_url"].str.removeprefix("https://github.com/").str.lower()
+    rows["language"] = rows["language"].replace("", pd.NA)
+    return rows.groupby(["date", "key"], as_index=False).agg(
+        stars=("stars", "max"), forks=("forks", "max"), issues=("issues", "max"), language=("language", "last"),
+        lists=("item", lambda s: sorted(set(s))), name=("repo_url", "last"))
+
+
+__all__ = ["REAL", "DAYS", "FIRST", "LAST", "needs_real", "daily_files", "real_template", "real_engine",
+           "read_csv_days"]
