@@ -198,11 +198,13 @@ def release(engine: Engine, worker: str) -> int:
 
 
 def renew_leases(engine: Engine, worker: str, *, lease_seconds: float) -> int:
-    """Extend the lease of every job this worker holds (its heartbeat)."""
+    """Extend the lease of every job this worker holds (its heartbeat). Rows being completed right now are
+    skipped, not waited for: waiting would deadlock with the completing transaction of the same worker."""
     with engine.begin() as conn:
         return conn.execute(sa.text("""
             UPDATE analysis_jobs SET lease_expires_at = now() + make_interval(secs => :lease)
-            WHERE locked_by = :worker AND status = 'in_progress'"""),
+            WHERE id IN (SELECT id FROM analysis_jobs WHERE locked_by = :worker AND status = 'in_progress'
+                         FOR UPDATE SKIP LOCKED)"""),
             {"worker": worker, "lease": float(lease_seconds)}).rowcount
 
 

@@ -92,6 +92,19 @@ class _Heartbeat(threading.Thread):
                 pass
 
 
+def _complete(engine: Engine, worker: str, results: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> int:
+    """Complete a batch; a transient database error (deadlock, lost connection) is retried a few times, after
+    which the jobs are left to expire and be taken over."""
+    for attempt in range(3):
+        try:
+            return queue.complete(engine, worker, results)
+        except sa.exc.OperationalError:
+            if attempt == 2:
+                return 0
+            time.sleep(0.1 * (attempt + 1))
+    return 0
+
+
 def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
                handlers: Mapping[str, HandlerSpec] | None = None, worker: str | None = None,
                stop: threading.Event | None = None) -> WorkStats:
@@ -130,7 +143,7 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
                     stats.failed += status == "failed"
                     continue
                 results.append((job.id, outcome.result, outcome.insights))
-            stats.completed += queue.complete(engine, worker, results)
+            stats.completed += _complete(engine, worker, results)
     finally:
         heartbeat.stopped.set()
         if stop.is_set():

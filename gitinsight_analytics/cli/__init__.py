@@ -19,7 +19,8 @@ def cli() -> None:
 
 cli.add_command(db_commands.db)
 
-for _module_name in ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "demo"):
+for _module_name in ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "analyze",
+                     "demo"):
     try:
         _module = __import__(f"{__name__}.{_module_name}", fromlist=["register"])
     except ModuleNotFoundError as _exc:  # a command module not written yet
