@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 import uuid
@@ -50,7 +49,8 @@ def queued_jobs(conn: Connection, job_type: str, n: int, *, max_attempts: int = 
     repo = factories.repository(conn, owner)
     rows = conn.execute(sa.text("""
         INSERT INTO analysis_jobs (repository_id, type, options, analysis_key, max_attempts)
-        SELECT :r, CAST(:t AS text), '{}'::jsonb, CAST(:t AS text) || ':' || g, :m FROM generate_series(1, :n) g RETURNING id::text"""),
+        SELECT :r, CAST(:t AS text), '{}'::jsonb, CAST(:t AS text) || ':' || g, :m
+        FROM generate_series(1, :n) g RETURNING id::text"""),
         {"r": repo, "t": job_type, "n": n, "m": max_attempts})
     return [r[0] for r in rows]
 
@@ -58,7 +58,7 @@ def queued_jobs(conn: Connection, job_type: str, n: int, *, max_attempts: int = 
 def _marker(job: Job, tag: str) -> dict[str, object]:
     """An insight row naming the job and the process that ran it (a double run shows as two rows)."""
     return {"repository_id": job.repository_id, "type": job.type, "title": tag, "description": None,
-            "confidence_score": 0.5, "data": json.dumps({"job": job.id, "pid": os.getpid()}), "model_version": "t",
+            "confidence_score": 0.5, "data": {"job": job.id, "pid": os.getpid()}, "model_version": "t",
             "tags": [], "analysis_key": f"{job.id}:{os.getpid()}:{job.attempts}"}
 
 

@@ -9,13 +9,11 @@ an as-of day at once and cached in the worker process, so a job costs a lookup.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from sqlalchemy.engine import Engine
 
 from ..exceptions import ValidationError
@@ -24,8 +22,8 @@ from .models_base import Model, NotFittable
 from .models_retention import RETENTION_TYPE, retention_models, retention_text
 from .models_trend import TREND_TYPE, trend_models, trend_text
 
-__all__ = ["Job", "JobResult", "Context", "Handler", "INSIGHT_TYPES", "DEFAULT_HORIZON_DAYS", "models_of",
-           "analysis_key", "job_options", "run_insight_job", "default_handlers"]
+__all__ = ["Job", "JobResult", "Predictions", "Context", "Handler", "INSIGHT_TYPES", "DEFAULT_HORIZON_DAYS",
+           "models_of", "analysis_key", "job_options", "run_insight_job", "default_handlers"]
 
 DEFAULT_HORIZON_DAYS = 7
 MAX_HORIZON_DAYS = 90
@@ -55,6 +53,14 @@ class JobResult:
     result: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """One model's predictions at one as-of day: a row (features + probability) per repository id."""
+
+    rows: dict[str, dict[str, Any]]
+    model: dict[str, float] | None
+
+
 class Context:
     """Per worker process: the engine and caches of histories and predictions (a few as-of days each)."""
 
@@ -62,7 +68,7 @@ class Context:
         self.engine = engine
         self.cache_days = cache_days
         self._histories: OrderedDict[dt.date, History] = OrderedDict()
-        self._predictions: OrderedDict[tuple[str, str, dt.date, int], pd.DataFrame | str] = OrderedDict()
+        self._predictions: OrderedDict[tuple[str, str, dt.date, int], Predictions | str] = OrderedDict()
 
     def history(self, as_of: dt.date) -> History:
         if as_of not in self._histories:
@@ -72,12 +78,13 @@ class Context:
         self._histories.move_to_end(as_of)
         return self._histories[as_of]
 
-    def predictions(self, model: Model, as_of: dt.date, horizon_days: int) -> pd.DataFrame | str:
+    def predictions(self, model: Model, as_of: dt.date, horizon_days: int) -> Predictions | str:
         """Predictions of every repository, or why the model cannot predict at as_of."""
         key = (model.insight_type, model.version, as_of, horizon_days)
         if key not in self._predictions:
             try:
-                self._predictions[key] = model.predict(self.history(as_of), as_of, horizon_days)
+                frame = model.predict(self.history(as_of), as_of, horizon_days)
+                self._predictions[key] = Predictions(frame.to_dict("index"), frame.attrs.get("model"))
             except NotFittable as exc:
                 self._predictions[key] = str(exc)
             while len(self._predictions) > self.cache_days * 8:
@@ -130,10 +137,10 @@ def run_insight_job(context: Context, job: Job) -> JobResult:
         if isinstance(frame, str):
             result.result["skipped"][model.version] = frame
             continue
-        if job.repository_id not in frame.index:
+        if job.repository_id not in frame.rows:
             result.result["skipped"][model.version] = "no snapshot on as_of and 7 days before"
             continue
-        row = frame.loc[job.repository_id].to_dict()
+        row = dict(frame.rows[job.repository_id])
         full_name = str(row.pop("full_name"))
         title, description, tags = _TEXT[job.type](full_name, row, as_of, horizon, model.version)
         data = {"as_of": as_of.isoformat(), "horizon_days": horizon,
@@ -141,10 +148,10 @@ def run_insight_job(context: Context, job: Job) -> JobResult:
                 "probability": _jsonable(row["probability"]),
                 "features": {k: _jsonable(v) for k, v in row.items() if k not in ("probability",)},
                 "model": {"version": model.version, "description": model.description,
-                          **({"coefficients": frame.attrs["model"]} if "model" in frame.attrs else {})}}
+                          **({"coefficients": frame.model} if frame.model else {})}}
         result.insights.append({
             "repository_id": job.repository_id, "type": job.type, "title": title, "description": description,
-            "confidence_score": round(float(row["probability"]), 2), "data": json.dumps(data),
+            "confidence_score": round(float(row["probability"]), 2), "data": data,
             "model_version": model.version, "tags": tags,
             "analysis_key": analysis_key(job.type, model.version, as_of, horizon),
         })
