@@ -18,29 +18,49 @@ from . import factories
 START = dt.date(2026, 7, 1)
 
 
-def star_history(conn: Connection, *, repos: int = 40, days: int = 30, seed: int = 7,
-                 start: dt.date = START) -> list[uuid.UUID]:
-    """``repos`` repositories with a snapshot every day ``start .. start + days - 1``: daily gains are Poisson
-    around a per-repository rate that drifts (some accelerate, some fade), so the trend event is uncertain."""
+def _series(repos: int, days: int, seed: int) -> list[list[int]]:
+    """Stars per repository and day: Poisson daily gains around a drifting per-repository rate (some accelerate,
+    some fade), so the trend event is uncertain."""
     rng = np.random.default_rng(seed)
-    owner = factories.user(conn, f"owner{seed}")
-    ids, rows = [], []
-    for k in range(repos):
-        repo = factories.repository(conn, owner, f"project{seed}-{k}", language="Python")
-        ids.append(repo)
+    out = []
+    for _ in range(repos):
         rate, drift = float(rng.lognormal(2.0, 1.0)), float(rng.normal(0.0, 0.05))
-        stars = int(rng.integers(1_000, 50_000))
-        for d in range(days):
+        stars, series = int(rng.integers(1_000, 50_000)), []
+        for _ in range(days):
             rate = max(0.05, rate * float(np.exp(drift + rng.normal(0, 0.15))))
             stars += int(rng.poisson(rate))
-            day = start + dt.timedelta(days=d)
-            rows.append({"r": repo, "d": day, "n": f"{owner}/project{seed}-{k}", "s": stars, "f": stars // 10,
-                         "i": 10, "b": 1 + k, "l": ["Python"], "c": dt.datetime.combine(day, dt.time(12),
-                                                                                      tzinfo=dt.UTC)})
-    conn.execute(sa.text("""INSERT INTO repository_snapshots (repository_id, snapshot_date, full_name, stars, forks,
-                            open_issues, best_rank, lists, last_commit) VALUES (:r, :d, :n, :s, :f, :i, :b, :l, :c)"""),
-                 rows)
+            series.append(stars)
+        out.append(series)
+    return out
+
+
+_INSERT = sa.text("""INSERT INTO repository_snapshots (repository_id, snapshot_date, full_name, stars, forks,
+                     open_issues, best_rank, lists, last_commit) VALUES (:r, :d, :n, :s, :f, :i, :b, :l, :c)""")
+
+
+def star_history(conn: Connection, *, repos: int = 40, days: int = 30, seed: int = 7, start: dt.date = START,
+                 until: dt.date | None = None) -> list[uuid.UUID]:
+    """``repos`` repositories with a snapshot every day ``start .. start + days - 1`` (only up to ``until``)."""
+    owner = factories.user(conn, f"owner{seed}")
+    ids = [factories.repository(conn, owner, f"project{seed}-{k}", language="Python") for k in range(repos)]
+    extend_history(conn, ids, days=days, seed=seed, start=start, until=until)
     return ids
+
+
+def extend_history(conn: Connection, ids: list[uuid.UUID], *, days: int = 30, seed: int = 7, start: dt.date = START,
+                   after: dt.date | None = None, until: dt.date | None = None) -> None:
+    """Insert the snapshots of :func:`star_history`'s series dated after ``after`` and up to ``until``."""
+    rows = []
+    for k, (repo, series) in enumerate(zip(ids, _series(len(ids), days, seed), strict=True)):
+        for d, stars in enumerate(series):
+            day = start + dt.timedelta(days=d)
+            if (after and day <= after) or (until and day > until):
+                continue
+            rows.append({"r": repo, "d": day, "n": f"owner{seed}/project{seed}-{k}", "s": stars, "f": stars // 10,
+                         "i": 10, "b": 1 + k, "l": ["Python"],
+                         "c": dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)})
+    if rows:
+        conn.execute(_INSERT, rows)
 
 
 def queued_jobs(conn: Connection, job_type: str, n: int, *, max_attempts: int = 3) -> list[str]:
