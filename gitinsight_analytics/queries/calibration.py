@@ -60,7 +60,8 @@ def _resolved(bind: Bind, insight_type: str | None) -> pd.DataFrame:
 
 
 def _bin_of(p: np.ndarray, bins: int = BINS) -> np.ndarray:
-    return np.minimum((p * bins).astype(int), bins - 1)
+    """Bin index; rounding first so that 0.30 lands in [0.3, 0.4) (0.3 * 10 is 2.9999999999999996 in floats)."""
+    return np.minimum(np.floor(np.round(p * bins, 9)).astype(int), bins - 1)
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = BINS) -> float:
@@ -134,7 +135,8 @@ def reliability_diagram(bind: Bind, *, insight_type: str | None = None) -> pd.Da
             rows.append({"insight_type": t, "model_version": v, "bin": k, "bin_lower": k / BINS,
                          "bin_upper": (k + 1) / BINS, "n": n,
                          "mean_confidence": float(group["p"].to_numpy()[m].mean()), "observed_rate": rate,
-                         "rate_low": max(0.0, centre - half), "rate_high": min(1.0, centre + half)})
+                         "rate_low": max(0.0, min(rate, centre - half)),
+                         "rate_high": min(1.0, max(rate, centre + half))})
     columns = ["insight_type", "model_version", "bin", "bin_lower", "bin_upper", "n", "mean_confidence",
                "observed_rate", "rate_low", "rate_high"]
     return pd.DataFrame(rows, columns=columns)
