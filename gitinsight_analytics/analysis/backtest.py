@@ -60,6 +60,9 @@ def run_backtest(engine: Engine, *, horizon_days: int = DEFAULT_HORIZON_DAYS, wo
     for day in days:
         for insight_type in types:
             queued += enqueue(engine, insight_type, as_of=day, horizon_days=horizon_days)["queued"]
+    if not days:
+        echo("backtest: no as-of day with 7 days of history, a later outcome and an earlier known one: skipped")
+        return BacktestResult(days, 0, 0, 0, resolve_outcomes(engine), time.perf_counter() - started)
     echo(f"backtest: {queued} jobs queued for {len(days)} as-of days; working with {workers} workers")
     stats = work(engine, workers=workers, options=WorkerOptions(until_empty=True, batch=50),
                  handlers={t: "gitinsight_analytics.analysis.registry:run_insight_job" for t in INSIGHT_TYPES})
