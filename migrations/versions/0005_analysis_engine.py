@@ -69,6 +69,6 @@ def downgrade() -> None:
     op.drop_index("idx_analysis_jobs_claim", table_name="analysis_jobs", postgresql_where=sa.text(
         "status = 'queued'"))
     op.drop_index("uq_analysis_jobs_repository_analysis_key", table_name="analysis_jobs")
-    op.drop_constraint("analysis_jobs_attempts_check", "analysis_jobs", type_="check")
+    op.drop_constraint(op.f("analysis_jobs_attempts_check"), "analysis_jobs", type_="check")
     for column in _JOB_COLUMNS:
         op.drop_column("analysis_jobs", column)
