@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..exceptions import ValidationError
@@ -90,6 +91,22 @@ class Context:
             while len(self._predictions) > self.cache_days * 8:
                 self._predictions.popitem(last=False)
         return self._predictions[key]
+
+
+    def prewarm(self, types: list[str]) -> int:
+        """Compute the predictions the oldest queued jobs of ``types`` need (up to ``cache_days`` as-of days), so
+        that worker processes forked afterwards start with them instead of each computing them again."""
+        known = [t for t in types if t in _MODELS]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text("""
+                SELECT type, options->>'as_of' AS as_of, COALESCE((options->>'horizon_days')::int, 7) AS horizon
+                FROM analysis_jobs WHERE status = 'queued' AND type = ANY(:types) AND options ? 'as_of'
+                GROUP BY 1, 2, 3 ORDER BY MIN(run_after), MIN(created_at) LIMIT :n"""),
+                {"types": known, "n": self.cache_days}).all()
+        for insight_type, as_of, horizon in rows:
+            for model in models_of(insight_type):
+                self.predictions(model, dt.date.fromisoformat(as_of), int(horizon))
+        return len(rows)
 
 
 Handler = Callable[[Context, Job], JobResult]

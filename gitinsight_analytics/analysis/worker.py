@@ -107,13 +107,16 @@ def _complete(engine: Engine, worker: str, results: list[tuple[str, dict[str, An
 
 def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
                handlers: Mapping[str, HandlerSpec] | None = None, worker: str | None = None,
-               stop: threading.Event | None = None) -> WorkStats:
+               stop: threading.Event | None = None, context: Context | None = None) -> WorkStats:
     """Run one worker in this process until ``stop`` is set, ``max_seconds`` pass, or (``until_empty``) no job
     of its types is queued or in progress."""
     resolved = resolve_handlers(handlers)
     types = sorted(resolved)
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    stats, context, stop = WorkStats(worker), Context(engine), stop or threading.Event()
+    stats, stop = WorkStats(worker), stop or threading.Event()
+    if context is None:
+        context = Context(engine)
+    context.engine = engine
     heartbeat = _Heartbeat(engine, worker, options.lease_seconds)
     heartbeat.start()
     started = time.perf_counter()
@@ -152,12 +155,13 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
     return stats
 
 
-def _child(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any) -> None:
+def _child(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any,
+           context: Context | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = make_engine(url, pool=PoolSettings(size=2, max_overflow=1))
     try:
-        stats = run_worker(engine, options=options, handlers=handlers, stop=stop)
+        stats = run_worker(engine, options=options, handlers=handlers, stop=stop, context=context)
         results.put(asdict(stats))
     finally:
         engine.dispose()
@@ -166,7 +170,7 @@ def _child(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None,
 def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOptions(),
          handlers: Mapping[str, str] | None = None,
          on_start: Callable[[list[int]], None] | None = None) -> WorkStats:
-    """Run ``workers`` worker processes (spawned, each with its own connections) and sum their statistics.
+    """Run ``workers`` worker processes (each with its own connections) and sum their statistics.
 
     ``workers=1`` runs in this process. ``handlers`` for spawned workers must be ``module:function`` strings.
     """
@@ -174,10 +178,18 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
         raise ValidationError("workers", f"{workers} is out of range", "1..64")
     if workers == 1:
         return run_worker(engine, options=options, handlers=handlers)
-    ctx = multiprocessing.get_context("spawn")
+    # fork where available: the children start with the package already imported (seconds saved per worker);
+    # each makes its own engine from the URL and never touches the parent's connections.
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    context = None
+    if fork:  # the predictions of the first as-of days, computed once here instead of once per worker
+        context = Context(engine)
+        context.prewarm(sorted(resolve_handlers(handlers)))
     results = ctx.Queue()
     url = engine.url.render_as_string(hide_password=False)
-    processes = [ctx.Process(target=_child, args=(url, options, handlers, results), daemon=True)
+    engine.dispose()  # no pooled connection is inherited by a forked child (the parent reconnects when needed)
+    processes = [ctx.Process(target=_child, args=(url, options, handlers, results, context), daemon=True)
                  for _ in range(workers)]
     for process in processes:
         process.start()
