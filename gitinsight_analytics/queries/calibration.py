@@ -47,6 +47,7 @@ _RESOLVED = text("""
     FROM insights i
     JOIN insight_outcomes o ON o.repository_id = i.repository_id AND o.analysis_key = i.analysis_key
     WHERE (CAST(:type AS text) IS NULL OR i.type = :type)
+    ORDER BY 1, 2, 3, 4, 5
 """)
 
 
