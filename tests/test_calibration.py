@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from gitinsight_analytics import queries
+from gitinsight_analytics.queries.calibration import calibration_findings
 
 from . import factories
 
@@ -106,7 +107,7 @@ def test_version_comparison_bootstrap(engine: sa.engine.Engine) -> None:
     assert row.diff_low <= diff <= row.diff_high < 0  # the informative version is clearly better
     again = queries.calibration_comparison(engine, n_bootstrap=500, seed=3)
     assert again.equals(comparison)
-    findings = queries.calibration_findings(queries.calibration_summary(engine), comparison)
+    findings = calibration_findings(queries.calibration_summary(engine), comparison)
     assert any("logistic-1 is better than baseline-1" in s for s in findings)
     assert any("none with a recorded outcome" in s for s in findings)
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from .. import analysis, queries
 from ..exceptions import ValidationError
+from ..queries.calibration import calibration_findings
 from . import common
 from .query import render
 
@@ -130,7 +131,7 @@ def calibration(insight_type: str | None, fmt: str) -> None:
     click.echo(render(summary, fmt))
     click.echo(render(comparison, fmt))
     if fmt == "table":
-        for sentence in queries.calibration_findings(summary, comparison):
+        for sentence in calibration_findings(summary, comparison):
             click.echo(f"- {sentence}")
 
 

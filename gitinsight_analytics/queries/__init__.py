@@ -6,12 +6,7 @@ as-of date carry ``df.attrs["as_of"]``. Bad parameters raise :class:`~gitinsight
 
 from __future__ import annotations
 
-from .calibration import (
-    calibration_comparison,
-    calibration_findings,
-    calibration_summary,
-    reliability_diagram,
-)
+from .calibration import calibration_comparison, calibration_summary, reliability_diagram
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
@@ -36,7 +31,6 @@ __all__ = [
     "calibration_summary",
     "reliability_diagram",
     "calibration_comparison",
-    "calibration_findings",
     "job_throughput",
     "job_failures",
     "job_failure_rates",
