@@ -215,11 +215,11 @@ class AnalysisJob(Base):
     # Extension (issue 11, migration 0005): the analysis engine's queue columns. ``analysis_key`` makes enqueueing
     # idempotent per repository; a worker holds a claimed job until ``lease_expires_at`` (renewed while it runs),
     # after which another worker takes it over; failures are retried up to ``max_attempts``, not before
-    # ``run_after`` (backoff).
+    # ``run_after`` (backoff; NULL when nothing waits, so rows written without it, e.g. the seed's, stay as given).
     analysis_key: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("3"))
-    run_after: Mapped[dt.datetime] = mapped_column(TZ, nullable=False, server_default=NOW)
+    run_after: Mapped[dt.datetime | None] = mapped_column(TZ)  # NULL: due now (no retry waiting)
     locked_by: Mapped[str | None] = mapped_column(Text)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
@@ -228,7 +228,7 @@ class AnalysisJob(Base):
         CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts"),
         Index("uq_analysis_jobs_repository_analysis_key", "repository_id", "analysis_key", unique=True),
         # The workers' claim: due queued jobs in order, and in-progress jobs whose lease has expired.
-        Index("idx_analysis_jobs_claim", "run_after", "created_at", postgresql_where=text("status = 'queued'")),
+        Index("idx_analysis_jobs_claim", "created_at", postgresql_where=text("status = 'queued'")),
         Index("idx_analysis_jobs_lease", "lease_expires_at", postgresql_where=text("status = 'in_progress'")),
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
         Index("idx_analysis_jobs_repository_id", "repository_id"),

@@ -123,7 +123,7 @@ ENGINE_COLUMNS = {
     ("analysis_jobs", "analysis_key", "text", None, None, None, "YES", None),
     ("analysis_jobs", "attempts", "integer", None, 32, 0, "NO", "0"),
     ("analysis_jobs", "max_attempts", "integer", None, 32, 0, "NO", "3"),
-    ("analysis_jobs", "run_after", "timestamp with time zone", None, None, None, "NO", "now()"),
+    ("analysis_jobs", "run_after", "timestamp with time zone", None, None, None, "YES", None),
     ("analysis_jobs", "locked_by", "text", None, None, None, "YES", None),
     ("analysis_jobs", "lease_expires_at", "timestamp with time zone", None, None, None, "YES", None),
     ("insights", "analysis_key", "text", None, None, None, "YES", None),

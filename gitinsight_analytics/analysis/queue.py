@@ -51,7 +51,7 @@ _INSERT = sa.text("""
     INSERT INTO analysis_jobs (repository_id, type, options, analysis_key, max_attempts)
     SELECT r, :type, CAST(:options AS jsonb), :key, :max_attempts FROM unnest(CAST(:ids AS uuid[])) AS r
     ON CONFLICT (repository_id, analysis_key) DO UPDATE
-        SET status = 'queued', attempts = 0, run_after = now(), error_message = NULL, progress = 0,
+        SET status = 'queued', attempts = 0, run_after = NULL, error_message = NULL, progress = 0,
             started_at = NULL, completed_at = NULL, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
         WHERE analysis_jobs.status IN ('failed', 'cancelled')
     RETURNING (xmax = 0) AS inserted
@@ -120,8 +120,8 @@ _CLAIM_QUEUED = sa.text("""
     UPDATE analysis_jobs j SET status = 'in_progress', attempts = j.attempts + 1, locked_by = :worker,
         started_at = now(), progress = 0, lease_expires_at = now() + make_interval(secs => :lease), updated_at = now()
     FROM (SELECT id FROM analysis_jobs
-          WHERE status = 'queued' AND run_after <= now() AND type = ANY(:types)
-          ORDER BY run_after, created_at LIMIT :n FOR UPDATE SKIP LOCKED) c
+          WHERE status = 'queued' AND (run_after IS NULL OR run_after <= now()) AND type = ANY(:types)
+          ORDER BY created_at LIMIT :n FOR UPDATE SKIP LOCKED) c
     WHERE j.id = c.id
     RETURNING j.id::text, j.repository_id::text, j.type, j.options, j.attempts, j.max_attempts
 """)

@@ -101,7 +101,7 @@ class Context:
             rows = conn.execute(sa.text("""
                 SELECT type, options->>'as_of' AS as_of, COALESCE((options->>'horizon_days')::int, 7) AS horizon
                 FROM analysis_jobs WHERE status = 'queued' AND type = ANY(:types) AND options ? 'as_of'
-                GROUP BY 1, 2, 3 ORDER BY MIN(run_after), MIN(created_at) LIMIT :n"""),
+                GROUP BY 1, 2, 3 ORDER BY MIN(created_at) LIMIT :n"""),
                 {"types": known, "n": self.cache_days}).all()
         for insight_type, as_of, horizon in rows:
             for model in models_of(insight_type):

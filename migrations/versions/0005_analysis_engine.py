@@ -27,14 +27,13 @@ def upgrade() -> None:
     op.add_column("analysis_jobs", sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False))
     op.add_column("analysis_jobs", sa.Column("max_attempts", sa.Integer(), server_default=sa.text("3"),
                                              nullable=False))
-    op.add_column("analysis_jobs", sa.Column("run_after", postgresql.TIMESTAMP(timezone=True),
-                                             server_default=sa.text("now()"), nullable=False))
+    op.add_column("analysis_jobs", sa.Column("run_after", postgresql.TIMESTAMP(timezone=True), nullable=True))
     op.add_column("analysis_jobs", sa.Column("locked_by", sa.Text(), nullable=True))
     op.add_column("analysis_jobs", sa.Column("lease_expires_at", postgresql.TIMESTAMP(timezone=True), nullable=True))
     op.create_check_constraint(op.f("analysis_jobs_attempts_check"), "analysis_jobs", "attempts >= 0 AND max_attempts >= 1")
     op.create_index("uq_analysis_jobs_repository_analysis_key", "analysis_jobs", ["repository_id", "analysis_key"],
                     unique=True)
-    op.create_index("idx_analysis_jobs_claim", "analysis_jobs", ["run_after", "created_at"], unique=False,
+    op.create_index("idx_analysis_jobs_claim", "analysis_jobs", ["created_at"], unique=False,
                     postgresql_where=sa.text("status = 'queued'"))
     op.create_index("idx_analysis_jobs_lease", "analysis_jobs", ["lease_expires_at"], unique=False,
                     postgresql_where=sa.text("status = 'in_progress'"))
