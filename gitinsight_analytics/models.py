@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -46,6 +47,7 @@ __all__ = [
     "GithubRankingFile",
     "Alert",
     "ALERT_KINDS",
+    "InsightOutcome",
     "SUBSCRIPTION_TIERS",
     "ANALYSIS_STATUSES",
     "JOB_STATUSES",
@@ -175,9 +177,13 @@ class Insight(Base):
     generated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
     created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
     updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    # Extension (issue 11, migration 0005): "type:model_version:as_of:hN" of an engine insight (NULL for the
+    # synthetic ones); unique per repository, so re-running a job writes no duplicate.
+    analysis_key: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("confidence_score >= 0 AND confidence_score <= 1", name="confidence_score"),
+        Index("uq_insights_repository_analysis_key", "repository_id", "analysis_key", unique=True),
         Index("idx_insights_repository_id", "repository_id"),
         Index("idx_insights_type", "type"),
         Index("idx_insights_confidence", text("confidence_score DESC")),
@@ -210,9 +216,24 @@ class AnalysisJob(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     created_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
     updated_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+    # Extension (issue 11, migration 0005): the analysis engine's queue columns. ``analysis_key`` makes enqueueing
+    # idempotent per repository; a worker holds a claimed job until ``lease_expires_at`` (renewed while it runs),
+    # after which another worker takes it over; failures are retried up to ``max_attempts``, not before
+    # ``run_after`` (backoff; NULL when nothing waits, so rows written without it, e.g. the seed's, stay as given).
+    analysis_key: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("3"))
+    run_after: Mapped[dt.datetime | None] = mapped_column(TZ)  # NULL: due now (no retry waiting)
+    locked_by: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
     __table_args__ = (
         CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts"),
+        Index("uq_analysis_jobs_repository_analysis_key", "repository_id", "analysis_key", unique=True),
+        # The workers' claim: due queued jobs in order, and in-progress jobs whose lease has expired.
+        Index("idx_analysis_jobs_claim", "created_at", postgresql_where=text("status = 'queued'")),
+        Index("idx_analysis_jobs_lease", "lease_expires_at", postgresql_where=text("status = 'in_progress'")),
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
         Index("idx_analysis_jobs_repository_id", "repository_id"),
         Index("idx_analysis_jobs_status", "status"),
@@ -370,4 +391,29 @@ class Alert(Base):
         CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
         Index("idx_alerts_user_as_of", "user_id", text("as_of DESC")),
         Index("idx_alerts_unsent", "user_id", postgresql_where=text("sent_at IS NULL")),
+    )
+
+
+class InsightOutcome(Base):
+    """Extension of the spec (issue 11): what happened after an engine insight's horizon ended.
+
+    Keyed like the insight it resolves, ``(repository_id, analysis_key)`` (repository first: the table is per
+    repository and shards with it), and deleted with it. ``outcome`` is whether the predicted event happened;
+    ``observed_value`` the measured quantity (e.g. stars gained), ``observed_on`` the snapshot day it comes from.
+    """
+
+    __tablename__ = "insight_outcomes"
+
+    repository_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    analysis_key: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    observed_value: Mapped[Decimal | None] = mapped_column(Numeric)
+    observed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=EMPTY_JSONB)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ, server_default=NOW)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("repository_id", "analysis_key"),
+        ForeignKeyConstraint(["repository_id", "analysis_key"], ["insights.repository_id", "insights.analysis_key"],
+                             ondelete="CASCADE", name="insight_outcomes_insight_fkey"),
     )

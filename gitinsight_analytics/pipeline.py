@@ -21,6 +21,7 @@ class MainJobResult:
     seeded: bool
     imported_files: int
     index_html: Path | None
+    backtest_days: int = 0
 
 
 def run_main_job(
@@ -30,11 +31,13 @@ def run_main_job(
     seed: int = 42,
     import_real_data: bool = True,
     reports: bool = True,
+    backtest: bool = True,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> MainJobResult:
     """Start/connect, migrate to head, seed ``scale`` if the database is empty, import the real github-ranking
-    files (idempotent), refresh the view, render every report. Re-running it is safe and cheap."""
+    files (idempotent), backtest the analysis engine on them (queue, workers, outcomes; idempotent), refresh the
+    views, render every report. Re-running it is safe and cheap."""
     from .maintenance.refresh import refresh_repository_stats
     from .seed import import_github_ranking, load_synthetic
 
@@ -61,6 +64,13 @@ def run_main_job(
             imported = result.files_read
         else:
             echo(f"no real data at {settings.github_ranking_dir}: import skipped (GITINSIGHT_GITHUB_RANKING_DIR)")
+    days = 0
+    if backtest:
+        from .analysis import run_backtest
+
+        result = run_backtest(engine, workers=2, echo=echo)
+        echo(result.describe())
+        days = len(result.days)
     refresh_repository_stats(engine)
 
     index = None
@@ -74,4 +84,4 @@ def run_main_job(
         index = render_all(engine, reports_dir=settings.reports_dir, notebooks_dir=settings.notebooks_dir, echo=echo,
                            read_url=read_url)
     engine.dispose()
-    return MainJobResult(revision, empty, imported, index)
+    return MainJobResult(revision, empty, imported, index, days)

@@ -25,6 +25,7 @@ EXPECTED = {
     "trending": "score = stars + forks + 10 x insights on every row: True; both rankings sorted: True\n",
     "repository_stats": "per-type counts add up to each repository's total: True\n",
     "confidence": "quantiles ordered: True; shares between 0 and 1: True\n",
+    "calibration": "scores between 0 and 1: True; reliability bins add up to the resolved predictions: True\n",
     "dashboard": "each followed repository listed once: True\n",
     "operations": "failure rates between 0 and 1: True; finished jobs never exceed jobs: True\n",
 }

@@ -118,6 +118,18 @@ WHERE conrelid = ANY(SELECT oid FROM pg_class WHERE relname = ANY(:t)) AND conty
 """
 
 
+#: The analysis engine's columns (migration 0005, docs/seed-deviations.md), added to two spec tables.
+ENGINE_COLUMNS = {
+    ("analysis_jobs", "analysis_key", "text", None, None, None, "YES", None),
+    ("analysis_jobs", "attempts", "integer", None, 32, 0, "NO", "0"),
+    ("analysis_jobs", "max_attempts", "integer", None, 32, 0, "NO", "3"),
+    ("analysis_jobs", "run_after", "timestamp with time zone", None, None, None, "YES", None),
+    ("analysis_jobs", "locked_by", "text", None, None, None, "YES", None),
+    ("analysis_jobs", "lease_expires_at", "timestamp with time zone", None, None, None, "YES", None),
+    ("insights", "analysis_key", "text", None, None, None, "YES", None),
+}
+
+
 def _catalog(engine: Engine, query: str) -> set[tuple]:
     with engine.connect() as conn:
         return {tuple(r) for r in conn.execute(sa.text(query), {"t": TABLES})}
@@ -129,7 +141,8 @@ def test_models_implement_every_spec_column(spec_db: tuple[Engine, dict[str, str
     # The one documented difference: the partition key of audit_logs is NOT NULL (part of the primary key).
     assert only_spec == {("audit_logs", "created_at", "timestamp with time zone", None, None, None, "YES", "now()")}
     assert only_ours == {("audit_logs", "created_at", "timestamp with time zone", None, None, None, "NO", "now()"),
-                         ("api_keys", "encrypted_key", "bytea", None, None, None, "YES", None)}
+                         ("api_keys", "encrypted_key", "bytea", None, None, None, "YES", None),
+                         *ENGINE_COLUMNS}
 
 
 def test_models_implement_every_spec_index_and_constraint(
@@ -143,7 +156,8 @@ def test_models_implement_every_spec_index_and_constraint(
     } | {name for name, _ in our_idx if name not in {n for n, _ in spec_idx}}
     spec_con, our_con = _catalog(spec_db[0], CONSTRAINTS), _catalog(engine, CONSTRAINTS)
     assert spec_con - our_con == {("audit_logs_pkey", "PRIMARY KEY (id)")}
-    assert our_con - spec_con == {("audit_logs_pkey", "PRIMARY KEY (id, created_at)")}
+    assert our_con - spec_con == {("audit_logs_pkey", "PRIMARY KEY (id, created_at)"),
+                                  ("analysis_jobs_attempts_check", "CHECK (((attempts >= 0) AND (max_attempts >= 1)))")}
 
 
 def test_spec_trigger_function_works(spec_db: tuple[Engine, dict[str, str]]) -> None:

@@ -20,7 +20,7 @@ def cli() -> None:
 cli.add_command(db_commands.db)
 
 _COMMAND_MODULES = ("seed", "importer", "query", "report", "maintenance", "backup", "pitr", "keys", "audit", "alerts",
-                    "demo", "cluster")
+                    "analyze", "demo", "cluster")
 for _module_name in _COMMAND_MODULES:
     try:
         _module = __import__(f"{__name__}.{_module_name}", fromlist=["register"])

@@ -17,10 +17,12 @@ __all__ = ["register"]
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=42, show_default=True)
 @click.option("--no-import", is_flag=True, help="Skip the import of the real github-ranking data.")
 @click.option("--no-reports", is_flag=True, help="Skip rendering the reports.")
-def demo(scale: str, seed: int, no_import: bool, no_reports: bool) -> None:
+@click.option("--no-backtest", is_flag=True, help="Skip the analysis engine's backtest on the real data.")
+def demo(scale: str, seed: int, no_import: bool, no_reports: bool, no_backtest: bool) -> None:
     """Start the database, migrate, load data, render every report, print the index path."""
+    # ends by printing the path of reports/index.html
     run_main_job(common.settings(), scale=scale, seed=seed, import_real_data=not no_import,
-                 reports=not no_reports, echo=click.echo)  # ends by printing the path of reports/index.html
+                 reports=not no_reports, backtest=not no_backtest, echo=click.echo)
 
 
 def register(cli: click.Group) -> None:

@@ -7,6 +7,7 @@ What the compare report says about a compare frame (weekly gains, findings) is i
 
 from __future__ import annotations
 
+from .calibration import calibration_comparison, calibration_summary, reliability_diagram
 from .compare import compare_repositories, default_repositories, latest_insights
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
 from .dashboard import user_dashboard
@@ -32,6 +33,9 @@ __all__ = [
     "model_version_comparison",
     "low_confidence_share",
     "tag_summary",
+    "calibration_summary",
+    "reliability_diagram",
+    "calibration_comparison",
     "job_throughput",
     "job_failures",
     "job_failure_rates",

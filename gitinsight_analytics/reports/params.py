@@ -176,6 +176,11 @@ SPECS: dict[str, tuple[Param, ...]] = {
         Param("threshold", "float", "confidence below this counts as low", low=0.01, high=1),
         Param("freq", "choice", "bucket size of the drift chart", choices=("day", "week", "month")),
     ),
+    "calibration": (
+        Param("insight_type", "str", "only this insight type; none = all", optional=True, lookup="insight_type",
+              max_length=50),
+        Param("n_bootstrap", "int", "bootstrap resamples of the version comparison", low=100, high=100_000),
+    ),
     "dashboard": (
         Param("username", "str", "whose followed repositories; none = the user following the most",
               optional=True, lookup="user"),

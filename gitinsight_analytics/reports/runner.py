@@ -36,7 +36,8 @@ __all__ = ["RunResult", "ReportFailed", "report_names", "run_report", "run_all",
 
 KERNEL_NAME = "python3"
 #: Order of ``report all``: the introduction first, operations last.
-ORDER = ("getting-started", "trending", "compare", "repository_stats", "confidence", "dashboard", "operations")
+ORDER = ("getting-started", "trending", "compare", "repository_stats", "confidence", "calibration", "dashboard",
+         "operations")
 log = logging.getLogger(__name__)
 #: jsonschema (imported by nbformat, which plotly and papermill import) loads the optional ``rfc3987_syntax``
 #: IRI checker, which compiles a Lark grammar at import: 3+ s of CPU in every kernel. Nothing here validates

@@ -1,9 +1,9 @@
 """Alerts for followed repositories (issue 13): the alerts table and its row-level security.
 
-Independent of 0005 (written in parallel); the integrator chains it after whichever revision comes last.
+Written in parallel with 0005 and chained after it.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from gitinsight_analytics import objects as o
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

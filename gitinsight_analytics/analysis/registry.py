@@ -1,0 +1,180 @@
+"""The insight types the engine knows, their model versions, and the job handler that turns one repository's
+predictions into insight rows.
+
+A handler is ``handler(context, job) -> JobResult``: it computes, it does not write; the worker writes the rows
+and completes the job in one transaction (see :mod:`.worker`). Predictions are computed for all repositories of
+an as-of day at once and cached in the worker process, so a job costs a lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..exceptions import ValidationError
+from .features import History, load_history
+from .models_base import Model, NotFittable
+from .models_retention import RETENTION_TYPE, retention_models, retention_text
+from .models_trend import TREND_TYPE, trend_models, trend_text
+
+__all__ = ["Job", "JobResult", "Predictions", "Context", "Handler", "INSIGHT_TYPES", "DEFAULT_HORIZON_DAYS",
+           "models_of", "analysis_key", "job_options", "run_insight_job", "default_handlers"]
+
+DEFAULT_HORIZON_DAYS = 7
+MAX_HORIZON_DAYS = 90
+
+_TEXT = {TREND_TYPE: trend_text, RETENTION_TYPE: retention_text}
+_MODELS: dict[str, Callable[[], list[Model]]] = {TREND_TYPE: trend_models, RETENTION_TYPE: retention_models}
+INSIGHT_TYPES = tuple(_MODELS)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job as the worker hands it to a handler."""
+
+    id: str
+    repository_id: str
+    type: str
+    options: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+@dataclass
+class JobResult:
+    """Insight rows to write (dicts of the insights columns) and a summary stored in ``options['result']``."""
+
+    insights: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One model's predictions at one as-of day: a row (features + probability) per repository id."""
+
+    rows: dict[str, dict[str, Any]]
+    model: dict[str, float] | None
+
+
+class Context:
+    """Per worker process: the engine and caches of histories and predictions (a few as-of days each)."""
+
+    def __init__(self, engine: Engine, *, cache_days: int = 4) -> None:
+        self.engine = engine
+        self.cache_days = cache_days
+        self._histories: OrderedDict[dt.date, History] = OrderedDict()
+        self._predictions: OrderedDict[tuple[str, str, dt.date, int], Predictions | str] = OrderedDict()
+
+    def history(self, as_of: dt.date) -> History:
+        if as_of not in self._histories:
+            self._histories[as_of] = load_history(self.engine, as_of)
+            while len(self._histories) > self.cache_days:
+                self._histories.popitem(last=False)
+        self._histories.move_to_end(as_of)
+        return self._histories[as_of]
+
+    def predictions(self, model: Model, as_of: dt.date, horizon_days: int) -> Predictions | str:
+        """Predictions of every repository, or why the model cannot predict at as_of."""
+        key = (model.insight_type, model.version, as_of, horizon_days)
+        if key not in self._predictions:
+            try:
+                frame = model.predict(self.history(as_of), as_of, horizon_days)
+                self._predictions[key] = Predictions(frame.to_dict("index"), frame.attrs.get("model"))
+            except NotFittable as exc:
+                self._predictions[key] = str(exc)
+            while len(self._predictions) > self.cache_days * 8:
+                self._predictions.popitem(last=False)
+        return self._predictions[key]
+
+
+    def prewarm(self, types: list[str]) -> int:
+        """Compute the predictions the oldest queued jobs of ``types`` need (up to ``cache_days`` as-of days), so
+        that worker processes forked afterwards start with them instead of each computing them again."""
+        known = [t for t in types if t in _MODELS]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text("""
+                SELECT type, options->>'as_of' AS as_of, COALESCE((options->>'horizon_days')::int, 7) AS horizon
+                FROM analysis_jobs WHERE status = 'queued' AND type = ANY(:types) AND options ? 'as_of'
+                GROUP BY 1, 2, 3 ORDER BY MIN(created_at) LIMIT :n"""),
+                {"types": known, "n": self.cache_days}).all()
+        for insight_type, as_of, horizon in rows:
+            for model in models_of(insight_type):
+                self.predictions(model, dt.date.fromisoformat(as_of), int(horizon))
+        return len(rows)
+
+
+Handler = Callable[[Context, Job], JobResult]
+
+
+def models_of(insight_type: str) -> list[Model]:
+    if insight_type not in _MODELS:
+        raise ValidationError("type", f"unknown insight type {insight_type!r}", ", ".join(INSIGHT_TYPES))
+    return _MODELS[insight_type]()
+
+
+def analysis_key(insight_type: str, version: str, as_of: dt.date, horizon_days: int) -> str:
+    """The idempotency key of an insight: one per (repository, type, model version, as-of, horizon)."""
+    return f"{insight_type}:{version}:{as_of.isoformat()}:h{horizon_days}"
+
+
+def job_options(insight_type: str, *, as_of: dt.date, horizon_days: int = DEFAULT_HORIZON_DAYS,
+                model_versions: list[str] | None = None) -> dict[str, Any]:
+    """Validated job options (what ``analysis_jobs.options`` holds)."""
+    known = [m.version for m in models_of(insight_type)]
+    versions = list(model_versions or known)
+    for version in versions:
+        if version not in known:
+            raise ValidationError("model_version", f"{version!r} is not a version of {insight_type}",
+                                  ", ".join(known))
+    if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
+        raise ValidationError("horizon_days", f"{horizon_days} is out of range", f"1..{MAX_HORIZON_DAYS}")
+    return {"as_of": as_of.isoformat(), "horizon_days": horizon_days, "model_versions": versions}
+
+
+def _jsonable(value: Any) -> Any:
+    return round(float(value), 6) if isinstance(value, float) else value
+
+
+def run_insight_job(context: Context, job: Job) -> JobResult:
+    """One repository, every requested version: an insight per version that can predict it."""
+    as_of = dt.date.fromisoformat(job.options["as_of"])
+    horizon = int(job.options.get("horizon_days", DEFAULT_HORIZON_DAYS))
+    wanted = job.options.get("model_versions")
+    result = JobResult(result={"insights": 0, "skipped": {}})
+    for model in models_of(job.type):
+        if wanted and model.version not in wanted:
+            continue
+        frame = context.predictions(model, as_of, horizon)
+        if isinstance(frame, str):
+            result.result["skipped"][model.version] = frame
+            continue
+        if job.repository_id not in frame.rows:
+            result.result["skipped"][model.version] = "no snapshot on as_of and 7 days before"
+            continue
+        row = dict(frame.rows[job.repository_id])
+        full_name = str(row.pop("full_name"))
+        title, description, tags = _TEXT[job.type](full_name, row, as_of, horizon, model.version)
+        data = {"as_of": as_of.isoformat(), "horizon_days": horizon,
+                "threshold_stars": int(row["threshold_stars"]), "stars_at_as_of": int(row["stars_at_as_of"]),
+                "probability": _jsonable(row["probability"]),
+                "features": {k: _jsonable(v) for k, v in row.items() if k not in ("probability",)},
+                "model": {"version": model.version, "description": model.description,
+                          **({"coefficients": frame.model} if frame.model else {})}}
+        result.insights.append({
+            "repository_id": job.repository_id, "type": job.type, "title": title, "description": description,
+            "confidence_score": round(float(row["probability"]), 2), "data": data,
+            "model_version": model.version, "tags": tags,
+            "analysis_key": analysis_key(job.type, model.version, as_of, horizon),
+        })
+    result.result["insights"] = len(result.insights)
+    return result
+
+
+def default_handlers() -> dict[str, Handler]:
+    return {insight_type: run_insight_job for insight_type in INSIGHT_TYPES}
