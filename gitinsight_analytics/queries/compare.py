@@ -113,14 +113,14 @@ def _names(full_names: Any) -> list[str]:
     return names
 
 
-_RESOLVE_SQL = """
-SELECT n.name, COALESCE(
-    (SELECT r.id FROM repositories r WHERE r.full_name = n.name),
-    (SELECT r.id FROM repositories r WHERE lower(r.full_name) = lower(n.name) ORDER BY r.full_name LIMIT 1),
-    (SELECT s.repository_id FROM repository_snapshots s WHERE lower(s.full_name) = lower(n.name)
-     ORDER BY s.snapshot_date DESC LIMIT 1)) AS id
-FROM unnest(CAST(:names AS text[])) AS n(name)
-"""
+#: How a name is found, in order: the current name exactly, case-insensitively, then an earlier name (the newest
+#: snapshot that carried it).
+_RESOLVE_STEPS = (
+    "SELECT r.id FROM repositories r WHERE r.full_name = :name",
+    "SELECT r.id FROM repositories r WHERE lower(r.full_name) = lower(:name) ORDER BY r.full_name LIMIT 1",
+    "SELECT s.repository_id FROM repository_snapshots s WHERE lower(s.full_name) = lower(:name) "
+    "ORDER BY s.snapshot_date DESC, s.repository_id LIMIT 1",
+)
 
 
 def resolve_repositories(conn: Connection, full_names: Any) -> list[tuple[str, Any]]:
@@ -129,7 +129,11 @@ def resolve_repositories(conn: Connection, full_names: Any) -> list[tuple[str, A
 
     Raises :class:`ValidationError` naming every unknown name, or two names of one repository."""
     names = _names(full_names)
-    found = {name: id_ for name, id_ in conn.execute(text(_RESOLVE_SQL), {"names": names})}
+    # One name at a time (2..10 of them): on Citus a subquery per row of unnest() over the sharded tables cannot
+    # be planned, three plain lookups per name can.
+    found = {name: next((id_ for step in _RESOLVE_STEPS
+                         if (id_ := conn.execute(text(step), {"name": name}).scalar()) is not None), None)
+             for name in names}
     missing = [n for n in names if found.get(n) is None]
     if missing:
         raise ValidationError("full_names", "not in the data: " + ", ".join(missing),
@@ -201,14 +205,15 @@ def default_repositories(bind: Bind, *, count: int = 3) -> list[str]:
 
 _INSIGHTS_SQL = """
 SELECT r.full_name, i.generated_at, i.type, i.title, i.confidence_score::float8 AS confidence_score
-FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS c(repository_id, ord)
-JOIN repositories r ON r.id = c.repository_id
-CROSS JOIN LATERAL (
-    SELECT i.generated_at, i.type, i.title, i.confidence_score FROM insights i
-    WHERE i.repository_id = c.repository_id
-    ORDER BY i.generated_at DESC NULLS LAST, i.id LIMIT :per_repo
+FROM (
+    -- numbered per repository (the distribution column on Citus: computed on each shard)
+    SELECT i.repository_id, i.generated_at, i.type, i.title, i.confidence_score,
+           row_number() OVER (PARTITION BY i.repository_id ORDER BY i.generated_at DESC NULLS LAST, i.id) AS n
+    FROM insights i WHERE i.repository_id = ANY (CAST(:ids AS uuid[]))
 ) i
-ORDER BY c.ord, i.generated_at DESC NULLS LAST
+JOIN repositories r ON r.id = i.repository_id
+WHERE i.n <= :per_repo
+ORDER BY array_position(CAST(:ids AS uuid[]), i.repository_id), i.generated_at DESC NULLS LAST, i.n
 """
 
 
