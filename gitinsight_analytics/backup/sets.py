@@ -181,17 +181,19 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
     database there to show the manifest and the dump agree). A Citus coordinator is backed up through a plain
     copy of its rows (see :mod:`gitinsight_analytics.citus.snapshot`): a pg_dump of it alone holds no shard rows.
     """
-    from ..citus import snapshot
-
-    if snapshot.is_cluster(engine):
-        with snapshot.plain_copy(engine) as plain:
-            return create_backup(plain, directory, bindir=bindir, on_snapshot=on_snapshot)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValidationError("dir", f"{directory} is not a folder", "a folder for backup sets")
     directory.mkdir(parents=True, exist_ok=True)
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url, env = libpq_target(engine.url.render_as_string(hide_password=False))
+    with connect(url) as conn:  # one line when unreachable; a Citus coordinator goes through a plain copy
+        citus = bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").fetchone()[0])
+    if citus:
+        from ..citus import snapshot
+
+        with snapshot.plain_copy(engine) as plain:
+            return create_backup(plain, directory, bindir=bindir, on_snapshot=on_snapshot)
     staging = Path(tempfile.mkdtemp(prefix=".gitinsight_", suffix=".partial", dir=directory))  # mode 0700
     try:
         with connect(url) as conn, _one_line_errors():
