@@ -33,6 +33,9 @@ NODE_CONF = {
     "max_wal_senders": "10",
     "max_replication_slots": "10",
     "shared_buffers": "'256MB'",
+    # A query that runs a while on a worker opens more connections to it (slow start); with the default of one
+    # cached connection per worker each such query paid new connections (~10-30 ms each). Keep a few.
+    "citus.max_cached_conns_per_worker": "4",
 }
 
 
