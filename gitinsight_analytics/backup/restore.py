@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine, make_url
 
+from ..citus.sql import CITUS_PRESENT_SQL
 from ..db import redact, sqlalchemy_url
 from ..exceptions import (
     ConfigurationError,
@@ -199,7 +200,7 @@ def _admin(admin_url: str | None, statement: sql.SQL, database: str, what: str) 
 
 def _is_cluster(url: str) -> bool:
     with connect(url) as conn:
-        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").fetchone()[0])
+        return bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
 
 
 def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Path | None,

@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
+from ..citus.sql import CITUS_PRESENT_SQL
 from ..exceptions import GitInsightError, ValidationError
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
 from .tools import pg_tool
@@ -188,7 +189,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url, env = libpq_target(engine.url.render_as_string(hide_password=False))
     with connect(url) as conn:  # one line when unreachable; a Citus coordinator goes through a plain copy
-        citus = bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").fetchone()[0])
+        citus = bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
     if citus:
         from ..citus import snapshot
 

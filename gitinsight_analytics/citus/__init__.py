@@ -5,6 +5,6 @@ The local cluster for development and tests is :mod:`gitinsight_analytics.cluste
 
 from __future__ import annotations
 
-from .layout import distribute, distributed_tables, is_citus, sync_repository_keys, undistribute
+from .layout import distribute, distributed_tables, has_citus_policies, is_citus, sync_repository_keys, undistribute
 
-__all__ = ["distribute", "distributed_tables", "is_citus", "sync_repository_keys", "undistribute"]
+__all__ = ["distribute", "distributed_tables", "has_citus_policies", "is_citus", "sync_repository_keys", "undistribute"]

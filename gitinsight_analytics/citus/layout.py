@@ -24,7 +24,8 @@ from ..objects import (
 )
 from . import sql as q
 
-__all__ = ["is_citus", "distribute", "undistribute", "sync_repository_keys", "distributed_tables"]
+__all__ = ["is_citus", "distribute", "undistribute", "sync_repository_keys", "distributed_tables",
+           "has_citus_policies"]
 
 
 def is_citus(conn: Connection) -> bool:
@@ -75,8 +76,39 @@ def _ddl(conn: Connection, statement: str | sql.Composable) -> None:
     conn.connection.driver_connection.execute(statement)
 
 
-def _citus_policies(conn: Connection) -> bool:
+def has_citus_policies(conn: Connection) -> bool:
+    """Whether the database runs the Citus variant of the policies (objects.ROW_LEVEL_SECURITY_CITUS)."""
     return bool(conn.exec_driver_sql("SELECT to_regprocedure('app_owned_repository_ids()') IS NOT NULL").scalar())
+
+
+def _swap_policies(conn: Connection, *, to_citus: bool) -> None:
+    """Replace the single-node policies (V2, and those of later tables: sql.EXTRA_POLICIES) with their Citus
+    variants, or back."""
+    extra = [p for p in q.EXTRA_POLICIES if _relkind(conn, p[0])]
+    for table, policy, _, _ in extra:
+        _ddl(conn, sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
+    old, new = ((ROW_LEVEL_SECURITY_V2, ROW_LEVEL_SECURITY_CITUS) if to_citus
+                else (ROW_LEVEL_SECURITY_CITUS, ROW_LEVEL_SECURITY_V2))
+    _ddl(conn, old.drop)
+    _ddl(conn, new.create)
+    for _, _, single, citus_variant in extra:
+        _ddl(conn, citus_variant if to_citus else single)
+
+
+def _create_view(conn: Connection, name: str, select: str, indexes: list[str]) -> None:
+    """A materialized view from its captured definition (pg_get_viewdef) and index DDL (pg_get_indexdef)."""
+    _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
+    for ddl in indexes:
+        _ddl(conn, ddl)
+
+
+def _restore_role_views(conn: Connection) -> None:
+    """visible_repository_stats again, and the admin-only views (re-created) closed to the role, as 0004 left them."""
+    _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
+    for name in ADMIN_ONLY_VIEWS:
+        if _relkind(conn, name):
+            _ddl(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name),
+                                                                 sql.Identifier(APPLICATION_ROLE_NAME)))
 
 
 def _widen_keys(conn: Connection, table: str, column: str, actions: list[str]) -> None:
@@ -105,9 +137,8 @@ def distribute(conn: Connection) -> list[str]:
     if not is_citus(conn):
         return []
     managed = distributed_tables(conn)
-    tables = [t for t, _ in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED)] + list(q.REFERENCE_TABLES)
     rollups = [name for name, _ in q.ROLLUPS if _relkind(conn, name) == "m"]
-    pending = [t for t in tables if t not in managed and (t == "repository_keys" or _relkind(conn, t))]
+    pending = [t for t in q.LAID_OUT_TABLES if t not in managed and (t == "repository_keys" or _relkind(conn, t))]
     if not pending and not rollups:
         _ddl(conn, q.AUDIT_PARTITION_FUNCTION_CITUS)
         _ddl(conn, q.REPOSITORY_STATS_FUNCTION_CITUS)
@@ -128,14 +159,8 @@ def distribute(conn: Connection) -> list[str]:
 
     # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce,
     #    and the reference table that enforces the rest.
-    if not _citus_policies(conn):
-        extra = [p for p in q.EXTRA_POLICIES if _relkind(conn, p[0])]
-        for table, policy, _, _ in extra:
-            _ddl(conn, sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
-        _ddl(conn, ROW_LEVEL_SECURITY_V2.drop)
-        _ddl(conn, ROW_LEVEL_SECURITY_CITUS.create)
-        for _, _, _, citus_policy in extra:
-            _ddl(conn, citus_policy)
+    if not has_citus_policies(conn):
+        _swap_policies(conn, to_citus=True)
         actions.append("row-level security: policies compare with per-transaction settings (no subqueries)")
     for table, column in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED):
         if table in pending:
@@ -154,7 +179,6 @@ def distribute(conn: Connection) -> list[str]:
     for table, name, _ in fkeys:
         _ddl(conn, sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table),
                                                                       sql.Identifier(name)))
-    # (reference tables) (distributed tables' foreign keys point at them), then the co-located group.
     for table in q.REFERENCE_TABLES:
         if table in pending:
             conn.execute(text("SELECT create_reference_table(:t)"), {"t": table})
@@ -191,15 +215,8 @@ def distribute(conn: Connection) -> list[str]:
         actions.append(f"{name}: rollup table distributed on {column}, refreshed from the view {name}_source")
     for name in q.COORDINATOR_VIEWS:
         if name in views:
-            select, indexes = views[name]
-            _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
-            for ddl in indexes:
-                _ddl(conn, ddl)
-    _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
-    for name in ADMIN_ONLY_VIEWS:
-        if _relkind(conn, name):
-            _ddl(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name),
-                                                                 sql.Identifier(APPLICATION_ROLE_NAME)))
+            _create_view(conn, name, *views[name])
+    _restore_role_views(conn)
 
     # 5. One repository's statistics run on the worker holding its shard; the RLS role must be able to log in
     #    there (Citus runs shard queries as the current role).
@@ -228,8 +245,7 @@ def undistribute(conn: Connection) -> list[str]:
         _ddl(conn, sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
         _ddl(conn, sql.SQL("DROP VIEW {}").format(sql.Identifier(f"{name}_source")))
     _ddl(conn, q.KEYS_DROP_SQL)
-    ours = [t for t, _ in (*q.REPOSITORY_TABLES, *q.OTHER_DISTRIBUTED)] + list(q.REFERENCE_TABLES)
-    for table in ours:
+    for table in q.LAID_OUT_TABLES:
         if table not in distributed_tables(conn) or table == "repository_keys":
             continue
         if conn.execute(text("SELECT to_regclass(:t) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_inherits "
@@ -243,23 +259,11 @@ def undistribute(conn: Connection) -> list[str]:
             t=sql.Identifier(table), k=sql.Identifier(f"{table}_pkey")))
     _ddl(conn, AUDIT_PARTITION_FUNCTION.create)
     _ddl(conn, REPOSITORY_STATS_FUNCTION.create)
-    if _citus_policies(conn):
-        extra = [p for p in q.EXTRA_POLICIES if _relkind(conn, p[0])]
-        for table, policy, _, _ in extra:
-            _ddl(conn, sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
-        _ddl(conn, ROW_LEVEL_SECURITY_CITUS.drop)
-        _ddl(conn, ROW_LEVEL_SECURITY_V2.create)
-        for _, _, single, _ in extra:
-            _ddl(conn, single)
+    if has_citus_policies(conn):
+        _swap_policies(conn, to_citus=False)
     for name, (select, indexes) in rollups.items():
-        _ddl(conn, sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(sql.Identifier(name), sql.SQL(select)))
-        for ddl in indexes:
-            _ddl(conn, ddl)
-    _ddl(conn, VISIBLE_REPOSITORY_STATS.create)
-    for name in ADMIN_ONLY_VIEWS:
-        if _relkind(conn, name):
-            _ddl(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name),
-                                                                 sql.Identifier(APPLICATION_ROLE_NAME)))
+        _create_view(conn, name, select, indexes)
+    _restore_role_views(conn)
     return actions
 
 

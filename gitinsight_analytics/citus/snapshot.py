@@ -23,19 +23,13 @@ from sqlalchemy.engine import Engine, make_url
 from .. import migrate
 from ..db import libpq_url, make_engine
 from ..settings import PoolSettings
-from .layout import is_citus, sync_repository_keys
+from .layout import sync_repository_keys
 from .sql import REFERENCE_TABLES, ROLLUPS
 
-__all__ = ["DERIVED_TABLES", "plain_copy", "is_cluster", "scratch_database", "copy_into_cluster"]
+__all__ = ["DERIVED_TABLES", "plain_copy", "scratch_database", "copy_into_cluster"]
 
 #: Derived tables, rebuilt on the copy by the refresh and the key sync: not copied.
 DERIVED_TABLES = {"repository_keys", *(name for name, _ in ROLLUPS)}
-
-
-def is_cluster(engine: Engine) -> bool:
-    """Whether ``engine``'s database is a Citus coordinator."""
-    with engine.connect() as conn:
-        return is_citus(conn)
 
 
 def _tables(conn: psycopg.Connection) -> list[str]:

@@ -8,6 +8,7 @@ __all__ = [
     "REFERENCE_TABLES",
     "REPOSITORY_TABLES",
     "OTHER_DISTRIBUTED",
+    "LAID_OUT_TABLES",
     "ROLLUPS",
     "COORDINATOR_VIEWS",
     "KEYS_TABLE_SQL",
@@ -45,6 +46,10 @@ REPOSITORY_TABLES = (
 
 #: Distributed on their own key, not co-located (audit_logs stays partitioned by month; its partitions follow).
 OTHER_DISTRIBUTED = (("audit_logs", "id"),)
+
+#: Every table the layout manages, in the order it distributes them (reference tables are listed last here but
+#: made first: see layout.distribute).
+LAID_OUT_TABLES = (*(t for t, _ in (*REPOSITORY_TABLES, *OTHER_DISTRIBUTED)), *REFERENCE_TABLES)
 
 #: Materialized views with a row per repository (or per snapshot): too big for the coordinator, so on Citus they
 #: become distributed tables co-located with repositories, refreshed from a view ``<name>_source`` by a

@@ -12,6 +12,7 @@ from psycopg import sql
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
+from ..citus import has_citus_policies
 from ..exceptions import ConfigurationError, RowSecurityError, ValidationError
 from ..objects import APPLICATION_ROLE_NAME, CITUS_USER_LISTS_SQL
 
@@ -42,11 +43,6 @@ def _in_transaction(dbapi_connection: object) -> bool:
     return status is None or status != 0  # psycopg.pq.TransactionStatus.IDLE
 
 
-def _citus_policies(conn: Connection) -> bool:
-    """Whether the database runs the Citus variant of the policies (objects.ROW_LEVEL_SECURITY_CITUS)."""
-    return bool(conn.execute(text("SELECT to_regprocedure('app_owned_repository_ids()') IS NOT NULL")).scalar())
-
-
 def _citus_session(conn: Connection, user_id: str) -> str:
     """On Citus: compute the user's lists as the admin, hand them and the user id to every node as transaction
     settings (``SET LOCAL``, propagated by citus.propagate_set_commands; ``set_config`` is not), then take the role.
@@ -65,7 +61,7 @@ def _citus_session(conn: Connection, user_id: str) -> str:
 @contextlib.contextmanager
 def _session(conn: Connection, user_id: str) -> Iterator[Connection]:
     with conn.begin() as transaction:
-        if _citus_policies(conn):
+        if has_citus_policies(conn):
             role = _citus_session(conn, user_id)
         else:
             conn.execute(text("SET LOCAL ROLE application_role"))
