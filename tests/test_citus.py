@@ -120,6 +120,48 @@ def test_search_and_trending_run_on_every_shard_with_the_limit_pushed_down(citus
     assert f"Task Count: {shards}" in trending and trending.count("Limit") >= 2, trending
 
 
+def _remote_commands(engine: Engine, call) -> list[str]:  # noqa: ANN001
+    """The commands the coordinator sent to workers while ``call(engine)`` ran, from Citus' own log."""
+    logged: list[str] = []
+    watched = make_engine(engine.url, pool=SMALL_POOL)
+
+    @sa.event.listens_for(watched, "connect")
+    def _log(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.add_notice_handler(lambda d: logged.append(d.message_primary or ""))
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET citus.log_remote_commands = on")
+        dbapi_connection.execute("SET client_min_messages = log")
+        dbapi_connection.autocommit = False
+
+    try:
+        call(watched)
+    finally:
+        watched.dispose()
+    return [m.removeprefix("issuing ") for m in logged if m.startswith("issuing ")]
+
+
+@pytest.mark.parametrize("name", ["search_repositories", "trending_by_score", "user_dashboard"])
+def test_analyses_open_no_worker_transactions(citus_seeded: Engine, name: str) -> None:
+    kwargs = _arguments(citus_seeded, name)
+    sent = _remote_commands(citus_seeded, lambda engine: getattr(queries, name)(engine, **kwargs))
+    assert any(c.startswith("SELECT") for c in sent), sent  # it did reach the shards ...
+    # ... with no BEGIN / distributed transaction id / COMMIT round trips around the reads
+    assert not [c for c in sent if c.startswith(("BEGIN", "COMMIT", "ROLLBACK"))], sent
+
+
+def test_a_write_still_opens_worker_transactions(citus_seeded: Engine) -> None:
+    repo = _pick(citus_seeded, "SELECT id::text FROM repositories ORDER BY full_name LIMIT 1")
+
+    def write(engine: Engine) -> None:
+        with engine.connect() as conn:  # rolled back: the module's data stays as seeded
+            conn.execute(sa.text("SELECT set_config('citus.select_opens_transaction_block', 'off', true)"))
+            conn.execute(sa.text("UPDATE repositories SET stars = stars WHERE id = CAST(:r AS uuid)"), {"r": repo})
+            conn.rollback()
+
+    sent = _remote_commands(citus_seeded, write)
+    assert any(c.startswith("BEGIN") for c in sent) and any(c.startswith("ROLLBACK") for c in sent), sent
+
+
 def test_full_name_and_github_id_stay_unique(citus_seeded: Engine) -> None:
     with citus_seeded.connect() as conn:
         existing = conn.execute(sa.text("SELECT full_name, github_id, owner_id FROM repositories LIMIT 1")).one()

@@ -20,13 +20,21 @@ Bind = Engine | Connection
 #: str, bool, and anything else kept as Python objects (dates, lists, dicts).
 
 
+#: Analyses only read: on Citus a SELECT inside a transaction block otherwise opens a transaction on each worker
+#: connection it uses (BEGIN with a distributed transaction id, then COMMIT: two more round trips per connection);
+#: a write still opens them. Transaction-local, so it works through PgBouncer; a placeholder without Citus.
+_READS_WITHOUT_WORKER_TRANSACTIONS = text("SELECT set_config('citus.select_opens_transaction_block', 'off', true)")
+
+
 @contextlib.contextmanager
 def connection(bind: Bind) -> Iterator[Connection]:
-    """A connection: the given one, or a new one from the engine (closed afterwards)."""
+    """A connection: the given one (used as it is), or a new one from the engine (closed afterwards) whose reads
+    open no transactions on Citus workers."""
     if isinstance(bind, Connection):
         yield bind
         return
     with bind.connect() as conn:
+        conn.execute(_READS_WITHOUT_WORKER_TRANSACTIONS)
         yield conn
 
 
