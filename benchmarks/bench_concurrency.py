@@ -125,13 +125,46 @@ def _worker(url: str, profile: str, threads: int, ready: Any, duration: float,
         with lock:
             records.extend(mine)
 
+    cpu_before = time.process_time()
     workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    cpu = time.process_time() - cpu_before
     engine.dispose()
-    out.put(records)
+    out.put((records, cpu))
+
+
+def _proc_cpu(pid: int) -> tuple[int, float, float]:
+    """(parent pid, CPU seconds of the process, CPU seconds of its reaped children) from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def server_cpu(url: str) -> float | None:
+    """CPU seconds the server's processes have used so far: the postmaster, its reaped children (backends that
+    ended) and its live ones. None when the server is not on this machine (or /proc is missing)."""
+    try:
+        engine = make_engine(url, pool=PoolSettings(size=1, max_overflow=0))
+        try:
+            with engine.connect() as conn:  # the backend's parent, read while it runs
+                postmaster = _proc_cpu(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())[0]
+        finally:
+            engine.dispose()
+        _, own, reaped = _proc_cpu(postmaster)
+        total = own + reaped
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent, cpu, _ = _proc_cpu(int(entry.name))
+                except (OSError, ValueError, IndexError):
+                    continue  # ended meanwhile
+                total += cpu if parent == postmaster else 0.0
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -145,8 +178,23 @@ def _figures(times: list[float], duration: float) -> dict[str, float]:
             "max_ms": ordered[-1] if ordered else float("nan")}
 
 
-def run_one(run: dict[str, Any], url: str, duration: float, values: dict[str, list[Any]]) -> dict[str, Any]:
-    """Start the run's processes, wait for them, and summarise."""
+def _cpu_figures(client: float, server_before: float | None, server_after: float | None,
+                 calls: int) -> dict[str, float | None]:
+    """CPU seconds of the run's processes and of the server, and both per call in ms: what the call mix costs
+    whatever else the machine runs (PgBouncer's own CPU is not counted)."""
+    server = None if server_before is None or server_after is None else server_after - server_before
+    def per_call(seconds: float | None) -> float | None:
+        return None if seconds is None or not calls else 1000 * seconds / calls
+
+    return {"client_s": client, "server_s": server, "client_ms_per_call": per_call(client),
+            "server_ms_per_call": per_call(server)}
+
+
+def run_one(run: dict[str, Any], url: str, duration: float, values: dict[str, list[Any]],
+            server_url: str | None = None) -> dict[str, Any]:
+    """Start the run's processes, wait for them, and summarise (server CPU read through ``server_url``, a
+    direct connection: default ``url``)."""
+    server_url = server_url or url
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     ready = ctx.Barrier(run["processes"] + 1)
@@ -156,15 +204,21 @@ def run_one(run: dict[str, Any], url: str, duration: float, values: dict[str, li
         p.start()
     ready.wait(timeout=300)
     load_before = os.getloadavg()
+    server_before = server_cpu(server_url)
     records: list[tuple[str, float, str | None]] = []
+    client_cpu = 0.0
     for _ in procs:
-        records.extend(out.get(timeout=duration + 300))
+        mine, cpu = out.get(timeout=duration + 300)
+        records.extend(mine)
+        client_cpu += cpu
+    server_after = server_cpu(server_url)
     for p in procs:
         p.join()
     ok = [r for r in records if r[2] is None]
     summary = {**run, "duration_s": duration, "load_average_before": load_before,
                "load_average_after": os.getloadavg(), "all": _figures([r[1] for r in ok], duration),
                "errors": sum(1 for r in records if r[2] is not None),
+               "cpu": _cpu_figures(client_cpu, server_before, server_after, len(records)),
                "error_kinds": dict(Counter(r[2] for r in records if r[2] is not None).most_common(5)),
                "per_query": {q: {**_figures([r[1] for r in ok if r[0] == q], duration),
                                  "errors": sum(1 for r in records if r[0] == q and r[2] is not None)}
@@ -183,6 +237,9 @@ def _print(result: dict[str, Any]) -> None:
     for name, f in [*result["per_query"].items(), ("all", {**result["all"], "errors": result["errors"]})]:
         print(f"  {name:12s} {f['calls']:6d} {f['calls_per_s']:8.1f} {f['p50_ms']:8.1f} {f['p95_ms']:8.1f} "
               f"{f['p99_ms']:8.1f} {f['max_ms']:8.1f} {f['errors']:6d}")
+    cpu = result["cpu"]
+    if cpu["server_ms_per_call"] is not None:
+        print(f"  CPU per call: {cpu['client_ms_per_call']:.1f} ms client + {cpu['server_ms_per_call']:.1f} ms server")
     for kind, count in result["error_kinds"].items():
         print(f"  error ×{count}: {kind}")
     if "target" in result:
@@ -226,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             if run["route"] == "pooler" and not pooled:
                 print(f"\n{run['spec']}: skipped (no --pooler-url)")
                 continue
-            result = run_one(run, libpq_url(pooled if run["route"] == "pooler" else url), args.duration, values)
+            result = run_one(run, libpq_url(pooled if run["route"] == "pooler" else url), args.duration, values,
+                             libpq_url(url))
             _print(result)
             results.append(result)
     finally:

@@ -62,7 +62,7 @@ def test_layout_is_distributed_and_idempotent(citus_seeded: Engine) -> None:
     assert {t: tables[t] for t in ("users", "api_keys", "repository_keys", "github_ranking_files")} == dict.fromkeys(
         ("users", "api_keys", "repository_keys", "github_ranking_files"), "n")
     colocated = ("repositories", "insights", "analysis_jobs", "repository_snapshots", "user_repository_follows",
-                 "repository_stats", "repository_snapshot_deltas")
+                 "repository_stats", "repository_snapshot_deltas", "repository_star_trends")
     assert {tables[t] for t in colocated} == {"h"} and len({groups[t] for t in colocated}) == 1
     assert tables["audit_logs"] == "h"
     assert migrate.upgrade(citus_seeded) == ["the schema is already laid out for Citus: nothing to do"]
@@ -266,6 +266,7 @@ def test_import_counts_match(imported_pair) -> None:  # noqa: ANN001
 @pytest.mark.parametrize(("name", "kwargs"), [
     ("trending_by_stars", {"window_days": 7}),
     ("trending_by_stars", {"window_days": 3, "language": "Python"}),
+    ("trending_by_stars", {"window_days": 30, "language": "Python"}),
     ("search_repositories", {"text": "react", "limit": 50}),
     ("repository_stats", {"limit": 100}),
     ("data_as_of", {}),
@@ -276,6 +277,8 @@ def test_import_counts_match(imported_pair) -> None:  # noqa: ANN001
 def test_star_history_queries_match(imported_pair, name: str, kwargs: dict) -> None:  # noqa: ANN001
     single, distributed, _ = imported_pair
     left, right = (getattr(queries, name)(engine, **kwargs) for engine in (distributed, single))
+    if name == "trending_by_stars":  # 7 and 30 days: from repository_star_trends on both sides; 3: live
+        assert left.attrs["precomputed"] is right.attrs["precomputed"] is (kwargs["window_days"] != 3)
     if isinstance(right, pd.DataFrame):
         assert len(right) > 0
         clock = [c for c in ("created_at", "updated_at") if c in right]  # when each import ran, not data

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gitinsight_analytics.exceptions import ValidationError
+from gitinsight_analytics.objects import STAR_TREND_WINDOWS
 from gitinsight_analytics.queries import refresh_stats, trending_by_score, trending_by_stars
 from gitinsight_analytics.queries import trending as t
 
@@ -198,3 +199,52 @@ def test_default_report_is_precomputed_and_falls_back_when_stale(data_engine):
     again = trending_by_score(data_engine)
     assert again.attrs["precomputed"] is True
     assert list(zip(again["full_name"], again["trending_score"], again["recent_insights"], strict=True)) == got
+
+
+def _live_stars(engine, *, window_days, language=None, limit=50) -> pd.DataFrame:
+    """The live statement of trending_by_stars for the newest snapshot day, bypassing the precomputed rows."""
+    from gitinsight_analytics.queries._frame import read_frame
+
+    with engine.connect() as conn:
+        day = conn.exec_driver_sql("SELECT max(snapshot_date) FROM repository_snapshot_deltas").scalar()
+        params = {"start": day - dt.timedelta(days=window_days), "as_of": day, "window": float(window_days),
+                  "language": language, "limit": limit, "window_days": window_days,
+                  "sw0": t.STAR_WEIGHTS[0], "sw1": t.STAR_WEIGHTS[1], "fw0": t.FORK_WEIGHTS[0],
+                  "fw1": t.FORK_WEIGHTS[1], "spike_factor": t.SPIKE_FACTOR, "spike_floor": t.SPIKE_FLOOR,
+                  "young": t.YOUNG_BONUS,
+                  "active_since": dt.datetime.combine(day - dt.timedelta(days=t.INACTIVE_DAYS), dt.time(),
+                                                      tzinfo=dt.UTC)}
+        return read_frame(conn, t._STARS_SQL, params, t.STARS_COLUMNS)
+
+
+@pytest.mark.parametrize("language", [None, "Python"])
+@pytest.mark.parametrize("limit", [50, 2])
+@pytest.mark.parametrize("window_days", STAR_TREND_WINDOWS)
+def test_precomputed_stars_are_the_live_rows(data_engine, window_days, language, limit):
+    frame = trending_by_stars(data_engine, window_days=window_days, language=language, limit=limit)
+    assert frame.attrs["precomputed"] is True
+    pd.testing.assert_frame_equal(frame, _live_stars(data_engine, window_days=window_days, language=language,
+                                                     limit=limit), check_exact=False, rtol=1e-12)
+
+
+def test_stars_precomputed_only_for_the_newest_day_and_its_windows(data_engine):
+    assert trending_by_stars(data_engine, as_of=AS_OF).attrs["precomputed"] is True
+    assert trending_by_stars(data_engine, window_days=3).attrs["precomputed"] is False
+    assert trending_by_stars(data_engine, as_of="2026-08-19").attrs["precomputed"] is False
+
+
+def test_stars_precomputed_rows_follow_the_refresh(data_engine):
+    new_day = AS_OF + dt.timedelta(days=1)
+    with data_engine.begin() as conn:  # a new day of star history for one repository
+        conn.exec_driver_sql(
+            "INSERT INTO repository_snapshots (repository_id, snapshot_date, full_name, stars, forks, last_commit) "
+            "SELECT repository_id, %(day)s, full_name, stars + 5000, forks, last_commit FROM repository_snapshots "
+            "WHERE full_name = 'bob/quiet-old-name' AND snapshot_date = %(as_of)s", {"day": new_day, "as_of": AS_OF})
+    before = trending_by_stars(data_engine)  # the views are not refreshed yet: the old day, still precomputed
+    assert before.attrs["as_of"] == AS_OF and before.attrs["precomputed"] is True
+    refresh_stats(data_engine)
+    frame = trending_by_stars(data_engine)
+    assert frame.attrs["as_of"] == new_day and frame.attrs["precomputed"] is True
+    want = expected_stars(data_engine, as_of=new_day)
+    assert frame["full_name"].tolist() == want["full_name"].tolist() and "bob/quiet" in set(frame["full_name"])
+    np.testing.assert_allclose(frame["trending_score"], want["trending_score"], rtol=1e-9)

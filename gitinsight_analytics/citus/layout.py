@@ -154,7 +154,7 @@ def distribute(conn: Connection) -> list[str]:
     views = {name: _definition(conn, name) for name in (*rollups, *q.COORDINATOR_VIEWS)
              if _relkind(conn, name) == "m"}
     _ddl(conn, VISIBLE_REPOSITORY_STATS.drop)
-    for name in views:
+    for name in reversed(views):  # a rollup computed from another first
         _ddl(conn, sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(name)))
 
     # 2. Policies without subqueries (Citus refuses to distribute a table with them), keys Citus can enforce,
@@ -241,9 +241,9 @@ def undistribute(conn: Connection) -> list[str]:
     _ddl(conn, VISIBLE_REPOSITORY_STATS.drop)
     rollups = {name: (_definition(conn, f"{name}_source")[0], _definition(conn, name)[1])
                for name, _ in q.ROLLUPS if name in managed}
-    for name in rollups:
-        _ddl(conn, sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    for name in reversed(rollups):  # a rollup computed from another first
         _ddl(conn, sql.SQL("DROP VIEW {}").format(sql.Identifier(f"{name}_source")))
+        _ddl(conn, sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
     _ddl(conn, q.KEYS_DROP_SQL)
     for table in q.LAID_OUT_TABLES:
         if table not in distributed_tables(conn) or table == "repository_keys":

@@ -53,8 +53,10 @@ LAID_OUT_TABLES = (*(t for t, _ in (*REPOSITORY_TABLES, *OTHER_DISTRIBUTED)), *R
 
 #: Materialized views with a row per repository (or per snapshot): too big for the coordinator, so on Citus they
 #: become distributed tables co-located with repositories, refreshed from a view ``<name>_source`` by a
-#: co-located DELETE + INSERT ... SELECT (maintenance.refresh). (name, distribution column)
-ROLLUPS = (("repository_stats", "id"), ("repository_snapshot_deltas", "repository_id"))
+#: co-located DELETE + INSERT ... SELECT (maintenance.refresh). (name, distribution column); a rollup computed
+#: from another (objects.DEPENDENT_VIEWS) comes after it: created in this order, dropped in the reverse one.
+ROLLUPS = (("repository_stats", "id"), ("repository_snapshot_deltas", "repository_id"),
+           ("repository_star_trends", "repository_id"))
 
 #: Materialized views that stay on the coordinator: a few thousand rows each (per confidence value, day, tag).
 COORDINATOR_VIEWS = ("insight_confidence_hist", "insight_confidence_daily", "insight_tag_stats",
@@ -128,8 +130,9 @@ assert "plpgsql" in REPOSITORY_STATS_FUNCTION_CITUS and "RETURN QUERY" in REPOSI
 
 #: What `alembic check` finds on a Citus database because of this layout (and nothing else): the rollup tables and
 #: repository_keys (not models), the widened primary keys, the unique keys moved to repository_keys.
-CITUS_DRIFT_NAMES = ("repository_stats", "repository_snapshot_deltas", "repository_keys", "repositories_keys_fkey",
-                     "insights_pkey", "analysis_jobs_pkey", "repositories_github_id_key", "repositories_full_name_key")
+CITUS_DRIFT_NAMES = ("repository_stats", "repository_snapshot_deltas", "repository_star_trends", "repository_keys",
+                     "repositories_keys_fkey", "insights_pkey", "analysis_jobs_pkey", "repositories_github_id_key",
+                     "repositories_full_name_key")
 
 #: Policies of tables added after 0004, swapped with the main ones: (table, policy, single-node SQL that creates it
 #: with its RLS settings, the Citus variant: the same rule without subqueries).

@@ -51,34 +51,46 @@ def _is_rollup(engine: Engine, view: str) -> bool:
                             {"v": view}).scalar() is True
 
 
-def _refresh_rollup(engine: Engine, view: str) -> None:
-    """Replace a rollup table's rows with its source view's in one transaction: readers see the old rows until
-    the commit, as with REFRESH ... CONCURRENTLY; on Citus both statements run shard by shard on the workers."""
-    table, source = sql.Identifier(view), sql.Identifier(f"{view}_source")
+def _refresh_rollup(engine: Engine, views: tuple[str, ...]) -> None:
+    """Replace rollup tables' rows with their source views' in one transaction (a rollup, then those computed from
+    it): readers see the old rows until the commit, as with REFRESH ... CONCURRENTLY; on Citus both statements run
+    shard by shard on the workers."""
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
         raw.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(REFRESH_WORK_MEM)))
-        raw.execute(sql.SQL("DELETE FROM {}").format(table))
-        raw.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, source))
+        for view in views:
+            table, source = sql.Identifier(view), sql.Identifier(f"{view}_source")
+            raw.execute(sql.SQL("DELETE FROM {}").format(table))
+            raw.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, source))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.connection.driver_connection.execute(sql.SQL("ANALYZE {}").format(table))
+        for view in views:
+            conn.connection.driver_connection.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(view)))
 
 
-def _refresh_one(engine: Engine, view: str, concurrently: bool) -> float:
+def _refresh_one(engine: Engine, view: str, modes: dict[str, bool],
+                 dependents: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+    """Refresh ``view`` and the views computed from it (objects.DEPENDENT_VIEWS) in one transaction; the seconds
+    of each (the dependents' include nothing of the view's)."""
+    views = (view, *dependents)
     started = time.perf_counter()
     if _is_rollup(engine, view):
-        _refresh_rollup(engine, view)
-        return time.perf_counter() - started
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _refresh_rollup(engine, views)
+        return [(view, time.perf_counter() - started), *((d, 0.0) for d in dependents)]
+    seconds = dict.fromkeys(views, 0.0)
+    with engine.begin() as conn:
         # Aggregating a million insights sorts/hashes more than the default work_mem holds: spill-free here.
-        conn.execute(text(f"SET work_mem = '{REFRESH_WORK_MEM}'"))
-        try:  # names from a constant tuple, never from input
-            keyword = " CONCURRENTLY" if concurrently else ""
-            conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {view}"))
-            conn.execute(text(f"ANALYZE {view}"))
-        finally:
-            conn.execute(text("RESET work_mem"))
-    return time.perf_counter() - started
+        conn.execute(text(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'"))
+        for name in views:  # names from a constant tuple, never from input
+            keyword = " CONCURRENTLY" if modes[name] else ""
+            started = time.perf_counter()
+            conn.execute(text(f"REFRESH MATERIALIZED VIEW{keyword} {name}"))
+            seconds[name] += time.perf_counter() - started
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in views:
+            started = time.perf_counter()
+            conn.execute(text(f"ANALYZE {name}"))
+            seconds[name] += time.perf_counter() - started
+    return list(seconds.items())
 
 
 def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None,
@@ -86,10 +98,11 @@ def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None
     """REFRESH MATERIALIZED VIEW repository_stats and the other analysis views (objects.ANALYSIS_VIEWS that
     exist): CONCURRENTLY (readers not blocked) when ``concurrently`` is None and the view is populated.
 
-    The views read only tables, never each other, so ``workers`` sessions refresh them side by side; the
-    refresh marker goes last, only once every view succeeded.
+    The views read only tables, except those of objects.DEPENDENT_VIEWS (refreshed after the view they read, in
+    its transaction), so ``workers`` sessions refresh them side by side; the refresh marker goes last, only once
+    every view succeeded.
     """
-    from ..objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS
+    from ..objects import ANALYSIS_REFRESH_MARKER, ANALYSIS_VIEWS, DEPENDENT_VIEWS
 
     if not 1 <= workers <= 16:
         raise ValidationError("workers", f"{workers} is out of range", "1..16")
@@ -100,13 +113,15 @@ def refresh_repository_stats(engine: Engine, *, concurrently: bool | None = None
         # The one-row refresh marker has no unique index: always a plain (instant) refresh.
         modes = {v: v != ANALYSIS_REFRESH_MARKER.name
                  and (_is_populated(conn, v) if concurrently is None else concurrently) for v in present}
-    views = [v for v in present if v != ANALYSIS_REFRESH_MARKER.name]
+    dependents = {v: tuple(d for d in DEPENDENT_VIEWS.get(v, ()) if d in present) for v in present}
+    computed = {d for ds in dependents.values() for d in ds}
+    views = [v for v in present if v != ANALYSIS_REFRESH_MARKER.name and v not in computed]
     heaviest_first = sorted(views, key=lambda v: REFRESH_COST_ORDER.index(v) if v in REFRESH_COST_ORDER else 99)
     with ThreadPoolExecutor(max_workers=min(workers, max(len(views), 1))) as pool:
-        futures = {view: pool.submit(_refresh_one, engine, view, modes[view]) for view in heaviest_first}
-    timings = [(view, futures[view].result()) for view in views]  # re-raises the first failure
+        futures = {view: pool.submit(_refresh_one, engine, view, modes, dependents[view]) for view in heaviest_first}
+    timings = [t for view in views for t in futures[view].result()]  # re-raises the first failure
     if ANALYSIS_REFRESH_MARKER.name in present:
-        timings.append((ANALYSIS_REFRESH_MARKER.name, _refresh_one(engine, ANALYSIS_REFRESH_MARKER.name, False)))
+        timings += _refresh_one(engine, ANALYSIS_REFRESH_MARKER.name, modes)
     with engine.connect() as conn:
         refreshed = view_refreshed_at(conn)
     return RefreshResult(bool(modes.get("repository_stats")), time.perf_counter() - started, refreshed,

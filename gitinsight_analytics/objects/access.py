@@ -102,7 +102,7 @@ RLS_TABLES = ("users", "repositories", "insights", "analysis_jobs", "repository_
 #: Materialized views computed over every user's rows (a view holds what its owner saw: RLS does not filter it).
 #: The application role may not read them; it reads visible_repository_stats instead.
 ADMIN_ONLY_VIEWS = ("repository_stats", "insight_confidence_hist", "insight_confidence_daily", "insight_tag_stats",
-                    "repository_snapshot_deltas")
+                    "repository_snapshot_deltas", "repository_star_trends")
 
 _WRITE_COMMANDS = ("insert", "update", "delete")
 _RLS_POLICIES = (

@@ -12,8 +12,11 @@ __all__ = [
     "INSIGHT_CONFIDENCE_DAILY",
     "INSIGHT_TAG_VIEW",
     "SNAPSHOT_DELTAS_VIEW",
+    "STAR_TRENDS_VIEW",
+    "STAR_TREND_WINDOWS",
     "ANALYSIS_REFRESH_MARKER",
     "ANALYSIS_VIEWS",
+    "DEPENDENT_VIEWS",
 ]
 
 
@@ -255,6 +258,77 @@ CREATE INDEX idx_snapshot_deltas_date ON repository_snapshot_deltas (snapshot_da
     "DROP MATERIALIZED VIEW IF EXISTS repository_snapshot_deltas",
 )
 
+#: Windows (days) whose star trends are precomputed for the newest snapshot day (repository_star_trends).
+STAR_TREND_WINDOWS = (7, 14, 30, 90)
+
+# Issue 14 (migration 0007): trending_by_stars for the newest snapshot day and the windows of STAR_TREND_WINDOWS,
+# before the LIMIT and the language filter: one row per (window, repository), computed from
+# repository_snapshot_deltas by the statement of queries.trending._STARS_SQL with its parameters as columns
+# (same expressions and types: float8 weights, dates, a UTC-midnight cut-off for inactive repositories). It is
+# refreshed in the same transaction as repository_snapshot_deltas (DEPENDENT_VIEWS), so it always holds exactly
+# what the live statement computes from that view; trending_by_stars reads it when as_of and the window match.
+STAR_TRENDS_VIEW = SqlObject(
+    "repository_star_trends",
+    """
+CREATE MATERIALIZED VIEW repository_star_trends AS
+WITH params AS (
+    SELECT w.window_days, m.as_of, m.as_of - w.window_days AS start, w.window_days::float8 AS span,
+           (m.as_of - 90)::timestamp AT TIME ZONE 'UTC' AS active_since
+    FROM (SELECT max(snapshot_date) AS as_of FROM repository_snapshot_deltas) m
+    CROSS JOIN (VALUES (7), (14), (30), (90)) AS w(window_days)
+    WHERE m.as_of IS NOT NULL
+), win AS MATERIALIZED (
+    SELECT p.window_days, p.as_of, p.start, p.span, p.active_since,
+           d.repository_id, d.snapshot_date, d.stars, d.forks, d.last_commit, d.first_seen,
+           (d.prev_date >= p.start) AS counted,
+           d.d_stars, d.d_forks, d.snapshot_date - d.prev_date AS gap
+    FROM params p
+    JOIN repository_snapshot_deltas d ON d.snapshot_date >= p.start AND d.snapshot_date <= p.as_of
+), per_repo AS (
+    SELECT window_days, repository_id,
+           MIN(as_of) AS as_of, MIN(start) AS start,
+           COUNT(*) AS snapshots,
+           MIN(snapshot_date) AS first_snapshot, MAX(snapshot_date) AS last_snapshot,
+           MIN(stars) FILTER (WHERE counted IS NOT TRUE) AS stars_start,
+           COALESCE(SUM(d_stars) FILTER (WHERE counted), 0) AS star_delta,
+           COALESCE(SUM(d_forks) FILTER (WHERE counted), 0) AS fork_delta,
+           SUM(d_stars::float8 / gap) FILTER (WHERE counted) AS rate_sum,
+           COUNT(*) FILTER (WHERE counted) AS intervals,
+           MIN(first_seen) AS first_seen,
+           MAX(last_commit) AS last_commit
+    FROM win
+    GROUP BY window_days, repository_id
+    HAVING COUNT(*) >= 2 AND (MAX(last_commit) IS NULL OR MAX(last_commit) >= MIN(active_since))
+), scored AS (
+    SELECT w.window_days, w.repository_id,
+           ROUND(COALESCE(SUM(GREATEST(w.d_stars - c.cap_per_day * w.gap, 0)), 0))::bigint AS spike_stars,
+           COALESCE(SUM((2.0::float8 + (5.0::float8 - 2.0::float8) * (w.snapshot_date - w.start) / w.span)
+                        * LEAST(w.d_stars, c.cap_per_day * w.gap)), 0) AS star_score,
+           COALESCE(SUM((1.0::float8 + (4.0::float8 - 1.0::float8) * (w.snapshot_date - w.start) / w.span)
+                        * w.d_forks), 0) AS fork_score
+    FROM win w
+    JOIN (SELECT window_days, repository_id, rate_sum, intervals FROM per_repo) p USING (window_days, repository_id)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.intervals >= 3 THEN GREATEST(
+                   10.0::float8 * (p.rate_sum - w.d_stars::float8 / w.gap) / (p.intervals - 1), 50.0::float8)
+               END AS cap_per_day
+    ) c
+    WHERE w.counted
+    GROUP BY w.window_days, w.repository_id
+)
+SELECT a.repository_id, a.window_days, a.as_of, a.start, a.snapshots, a.first_snapshot, a.last_snapshot,
+       a.stars_start, a.star_delta, a.fork_delta, a.rate_sum, a.intervals, a.first_seen, a.last_commit,
+       s.spike_stars, s.star_score, s.fork_score,
+       200.0::float8 / (1 + (a.as_of - a.first_seen) / 365.25) AS young_bonus,
+       s.star_score + s.fork_score + 200.0::float8 / (1 + (a.as_of - a.first_seen) / 365.25) AS trending_score
+FROM per_repo a JOIN scored s USING (window_days, repository_id);
+
+CREATE UNIQUE INDEX idx_star_trends_key ON repository_star_trends (window_days, repository_id);
+CREATE INDEX idx_star_trends_rank ON repository_star_trends (window_days, trending_score DESC, repository_id);
+""",
+    "DROP MATERIALIZED VIEW IF EXISTS repository_star_trends",
+)
+
 # One row: when the analysis views were last refreshed. Refreshed after all of them (so a failed refresh leaves
 # the older time: reports then understate freshness, never overstate it).
 ANALYSIS_REFRESH_MARKER = SqlObject(
@@ -270,5 +344,10 @@ ANALYSIS_VIEWS = (
     INSIGHT_CONFIDENCE_DAILY.name,
     INSIGHT_TAG_VIEW.name,
     SNAPSHOT_DELTAS_VIEW.name,
+    STAR_TRENDS_VIEW.name,
     ANALYSIS_REFRESH_MARKER.name,
 )
+
+#: Views computed from another analysis view: refreshed after it, in its transaction (readers see both old or
+#: both new), never side by side with it.
+DEPENDENT_VIEWS = {SNAPSHOT_DELTAS_VIEW.name: (STAR_TRENDS_VIEW.name,)}

@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from ._frame import STATS_RELATIONS, Bind, connection, read_frame, stats_relation, view_refreshed_at
+from ..objects import STAR_TREND_WINDOWS
+from ._frame import STATS_RELATIONS, Bind, connection, read_frame
 from ._params import check_fraction, check_limit, check_window_days, parse_date, resolve_language
 
 __all__ = [
@@ -108,6 +109,16 @@ _SCORE_SQLS = {
     rel: (_SCORE_TEMPLATE.format(stats=rel), _SCORE_FROM_VIEW_TEMPLATE.format(stats=rel))  # noqa: S608 - whitelisted
     for rel in STATS_RELATIONS
 }
+# What a call needs besides its rows, in one round trip (many analysts at once: every round trip is CPU on both
+# sides): the newest insight's day (when as_of is not given), whether row-level security applies (as in
+# queries._frame.stats_relation), and when the views were refreshed (queries._frame.view_refreshed_at; the marker
+# exists from migration 0003 on).
+_SCORE_CONTEXT_SQL = """
+SELECT (SELECT (max(generated_at) AT TIME ZONE 'UTC')::date FROM insights WHERE CAST(:newest AS boolean)),
+       row_security_active('repositories'),
+       (SELECT refreshed_at FROM analysis_views_refreshed)
+"""
+
 #: As the admin runs them (benchmarks/bench_queries.py measures these two).
 _SCORE_SQL, _SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
 
@@ -136,29 +147,27 @@ def trending_by_score(
     limit = check_limit(limit)
     with connection(bind) as conn:
         language = resolve_language(conn, language)
+        newest, rls, refreshed = conn.execute(text(_SCORE_CONTEXT_SQL), {"newest": as_of_date is None}).one()
         if as_of_date is None:
-            as_of_date = conn.execute(
-                text("SELECT (max(generated_at) AT TIME ZONE 'UTC')::date FROM insights")
-            ).scalar()
+            as_of_date = newest
         day = as_of_date or dt.date(1970, 1, 1)
         params: dict[str, Any] = {
             "lo": _utc_midnight(day - dt.timedelta(days=window_days - 1)),
             "hi": _utc_midnight(day + dt.timedelta(days=1)),
             "min_confidence": min_confidence, "language": language, "limit": limit, "weight": INSIGHT_WEIGHT,
         }
-        relation = stats_relation(conn)
+        relation = STATS_RELATIONS[1] if rls else STATS_RELATIONS[0]  # as stats_relation decides
         live_sql, view_sql = _SCORE_SQLS[relation]
         view_day = conn.execute(text(f"SELECT recent_as_of FROM {relation} LIMIT 1")).scalar()  # noqa: S608
         precomputed = (window_days == 7 and min_confidence is None and as_of_date is not None
                        and view_day == as_of_date)
         frame = read_frame(conn, view_sql if precomputed else live_sql, params, SCORE_COLUMNS)
-        refreshed = view_refreshed_at(conn)
     frame.attrs.update({"as_of": as_of_date, "window_days": window_days, "view_refreshed_at": refreshed,
                         "window_start": params["lo"], "window_end": params["hi"], "precomputed": precomputed})
     return frame
 
 
-_STARS_SQL = """
+_STARS_RANKED_LIVE = """
 WITH win AS MATERIALIZED (
     SELECT d.repository_id, d.snapshot_date, d.stars, d.forks, d.last_commit, d.first_seen,
            (d.prev_date >= :start) AS counted,  -- the change since a snapshot inside the window
@@ -206,7 +215,20 @@ WITH win AS MATERIALIZED (
     FROM per_repo a JOIN scored s USING (repository_id)
     ORDER BY trending_score DESC, a.repository_id
     LIMIT :limit
-)
+)"""
+
+# The same ranking from the precomputed rows (objects.STAR_TRENDS_VIEW: as_of = the newest snapshot day).
+_STARS_RANKED_PRECOMPUTED = """
+WITH ranked AS (
+    SELECT a.* FROM repository_star_trends a
+    WHERE a.window_days = :window_days
+      AND (CAST(:language AS text) IS NULL
+           OR a.repository_id IN (SELECT id FROM repositories WHERE language = CAST(:language AS text)))
+    ORDER BY a.trending_score DESC, a.repository_id
+    LIMIT :limit
+)"""
+
+_STARS_OUTPUT = """
 SELECT r.full_name, r.language,
        a.stars_start + a.star_delta AS stars, a.stars_start, a.star_delta, a.fork_delta,
        a.star_delta::float8 / NULLIF(a.last_snapshot - a.first_snapshot, 0) AS stars_per_day,
@@ -220,6 +242,17 @@ SELECT r.full_name, r.language,
 FROM ranked a
 JOIN repositories r ON r.id = a.repository_id
 ORDER BY a.trending_score DESC, r.full_name
+"""
+
+_STARS_SQL = _STARS_RANKED_LIVE + _STARS_OUTPUT
+_STARS_FROM_VIEW_SQL = _STARS_RANKED_PRECOMPUTED + _STARS_OUTPUT
+
+# The default as_of (the newest snapshot day), the day of the precomputed rows and when the views were refreshed
+# (queries._frame.view_refreshed_at), in one round trip.
+_STARS_CONTEXT_SQL = """
+SELECT (SELECT max(snapshot_date) FROM repository_snapshot_deltas),
+       (SELECT as_of FROM repository_star_trends LIMIT 1),
+       (SELECT refreshed_at FROM analysis_views_refreshed)
 """
 
 
@@ -241,24 +274,31 @@ def trending_by_stars(
     has inside the window (``coverage`` says 'entered', 'left' or 'entered+left'; 'full' otherwise); one
     snapshot only is not a trend and is left out. Deltas can be negative (unstars). Repositories whose last
     commit is more than 90 days older than as_of are left out.
+
+    For the newest snapshot day and the windows of ``objects.STAR_TREND_WINDOWS`` (7, 14, 30, 90 days) the
+    scores come precomputed from ``repository_star_trends``, refreshed with ``repository_snapshot_deltas`` in
+    one transaction: the same rows as the live statement (``df.attrs["precomputed"]``).
     """
     window_days = check_window_days(window_days)
     as_of_date = parse_date(as_of)
     limit = check_limit(limit)
     with connection(bind) as conn:
         language = resolve_language(conn, language)
+        newest, precomputed_day, refreshed = conn.execute(text(_STARS_CONTEXT_SQL)).one()
         if as_of_date is None:
-            as_of_date = conn.execute(text("SELECT max(snapshot_date) FROM repository_snapshot_deltas")).scalar()
+            as_of_date = newest
         day = as_of_date or dt.date(1970, 1, 1)
         start = day - dt.timedelta(days=window_days)
+        precomputed = (window_days in STAR_TREND_WINDOWS and as_of_date is not None
+                       and precomputed_day == as_of_date)
         params: dict[str, Any] = {
             "start": start, "as_of": day, "window": float(window_days), "language": language, "limit": limit,
+            "window_days": window_days,
             "sw0": STAR_WEIGHTS[0], "sw1": STAR_WEIGHTS[1], "fw0": FORK_WEIGHTS[0], "fw1": FORK_WEIGHTS[1],
             "spike_factor": SPIKE_FACTOR, "spike_floor": SPIKE_FLOOR, "young": YOUNG_BONUS,
             "active_since": _utc_midnight(day - dt.timedelta(days=INACTIVE_DAYS)),
         }
-        frame = read_frame(conn, _STARS_SQL, params, STARS_COLUMNS)
-        refreshed = view_refreshed_at(conn)
+        frame = read_frame(conn, _STARS_FROM_VIEW_SQL if precomputed else _STARS_SQL, params, STARS_COLUMNS)
     frame.attrs.update({"as_of": as_of_date, "window_days": window_days, "window_start": start,
-                        "view_refreshed_at": refreshed})
+                        "view_refreshed_at": refreshed, "precomputed": precomputed})
     return frame
