@@ -110,14 +110,14 @@ _SCORE_SQLS = {
     for rel in STATS_RELATIONS
 }
 # What a call needs besides its rows, in one round trip (many analysts at once: every round trip is CPU on both
-# sides): the newest insight's day (when as_of is not given), whether row-level security applies (as in
-# queries._frame.stats_relation), and when the views were refreshed (queries._frame.view_refreshed_at; the marker
-# exists from migration 0003 on).
+# sides): whether row-level security applies (as in queries._frame.stats_relation), and when the views were
+# refreshed (queries._frame.view_refreshed_at; the marker exists from migration 0003 on). The newest insight's day
+# (when as_of is not given) is a statement of its own: inside this one, Citus would run it as a subplan whose
+# intermediate result opens a transaction on every worker.
 _SCORE_CONTEXT_SQL = """
-SELECT (SELECT (max(generated_at) AT TIME ZONE 'UTC')::date FROM insights WHERE CAST(:newest AS boolean)),
-       row_security_active('repositories'),
-       (SELECT refreshed_at FROM analysis_views_refreshed)
+SELECT row_security_active('repositories'), (SELECT refreshed_at FROM analysis_views_refreshed)
 """
+_NEWEST_INSIGHT_DAY_SQL = "SELECT (max(generated_at) AT TIME ZONE 'UTC')::date FROM insights"
 
 #: As the admin runs them (benchmarks/bench_queries.py measures these two).
 _SCORE_SQL, _SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
@@ -147,9 +147,9 @@ def trending_by_score(
     limit = check_limit(limit)
     with connection(bind) as conn:
         language = resolve_language(conn, language)
-        newest, rls, refreshed = conn.execute(text(_SCORE_CONTEXT_SQL), {"newest": as_of_date is None}).one()
+        rls, refreshed = conn.execute(text(_SCORE_CONTEXT_SQL)).one()
         if as_of_date is None:
-            as_of_date = newest
+            as_of_date = conn.execute(text(_NEWEST_INSIGHT_DAY_SQL)).scalar()
         day = as_of_date or dt.date(1970, 1, 1)
         params: dict[str, Any] = {
             "lo": _utc_midnight(day - dt.timedelta(days=window_days - 1)),
@@ -247,13 +247,12 @@ ORDER BY a.trending_score DESC, r.full_name
 _STARS_SQL = _STARS_RANKED_LIVE + _STARS_OUTPUT
 _STARS_FROM_VIEW_SQL = _STARS_RANKED_PRECOMPUTED + _STARS_OUTPUT
 
-# The default as_of (the newest snapshot day), the day of the precomputed rows and when the views were refreshed
-# (queries._frame.view_refreshed_at), in one round trip.
-_STARS_CONTEXT_SQL = """
-SELECT (SELECT max(snapshot_date) FROM repository_snapshot_deltas),
-       (SELECT as_of FROM repository_star_trends LIMIT 1),
-       (SELECT refreshed_at FROM analysis_views_refreshed)
-"""
+# The day of the precomputed rows: refreshed with repository_snapshot_deltas in one transaction, it is also the
+# newest snapshot day (the default as_of) whenever it has rows. Statements of their own rather than subqueries of
+# one: on Citus those would run as subplans whose intermediate results open a transaction on every worker.
+_STARS_PRECOMPUTED_DAY_SQL = "SELECT as_of FROM repository_star_trends LIMIT 1"
+_STARS_NEWEST_DAY_SQL = "SELECT max(snapshot_date) FROM repository_snapshot_deltas"
+_REFRESHED_SQL = "SELECT refreshed_at FROM analysis_views_refreshed"
 
 
 def trending_by_stars(
@@ -284,9 +283,10 @@ def trending_by_stars(
     limit = check_limit(limit)
     with connection(bind) as conn:
         language = resolve_language(conn, language)
-        newest, precomputed_day, refreshed = conn.execute(text(_STARS_CONTEXT_SQL)).one()
+        precomputed_day = conn.execute(text(_STARS_PRECOMPUTED_DAY_SQL)).scalar()
+        refreshed = conn.execute(text(_REFRESHED_SQL)).scalar()
         if as_of_date is None:
-            as_of_date = newest
+            as_of_date = precomputed_day or conn.execute(text(_STARS_NEWEST_DAY_SQL)).scalar()
         day = as_of_date or dt.date(1970, 1, 1)
         start = day - dt.timedelta(days=window_days)
         precomputed = (window_days in STAR_TREND_WINDOWS and as_of_date is not None
