@@ -3,17 +3,20 @@ predictions into insight rows.
 
 A handler is ``handler(context, job) -> JobResult``: it computes, it does not write; the worker writes the rows
 and completes the job in one transaction (see :mod:`.worker`). Predictions are computed for all repositories of
-an as-of day at once and cached in the worker process, so a job costs a lookup.
+an as-of day at once (one model fit per model version and as-of day) and cached in the worker process together
+with each repository's insight row, already serialized as JSON: a job costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -23,8 +26,8 @@ from .models_base import Model, NotFittable
 from .models_retention import RETENTION_TYPE, retention_models, retention_text
 from .models_trend import TREND_TYPE, trend_models, trend_text
 
-__all__ = ["Job", "JobResult", "Predictions", "Context", "Handler", "INSIGHT_TYPES", "DEFAULT_HORIZON_DAYS",
-           "models_of", "analysis_key", "job_options", "run_insight_job", "default_handlers"]
+__all__ = ["Job", "JobResult", "RawJSON", "Predictions", "Context", "Handler", "INSIGHT_TYPES", "DEFAULT_HORIZON_DAYS",
+           "models_of", "analysis_key", "job_options", "insight_rows", "run_insight_job", "default_handlers"]
 
 DEFAULT_HORIZON_DAYS = 7
 MAX_HORIZON_DAYS = 90
@@ -46,19 +49,26 @@ class Job:
     max_attempts: int
 
 
+class RawJSON(str):
+    """An insight row already serialized as a JSON object (written as it is, not encoded again)."""
+
+    __slots__ = ()
+
+
 @dataclass
 class JobResult:
-    """Insight rows to write (dicts of the insights columns) and a summary stored in ``options['result']``."""
+    """Insight rows to write (dicts of the insights columns, or :class:`RawJSON` objects of them) and a summary
+    stored in ``options['result']``."""
 
-    insights: list[dict[str, Any]] = field(default_factory=list)
+    insights: list[dict[str, Any] | RawJSON] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """One model's predictions at one as-of day: a row (features + probability) per repository id."""
+    """One model's predictions at one as-of day: the insight row of each repository id, as JSON."""
 
-    rows: dict[str, dict[str, Any]]
+    rows: dict[str, RawJSON]
     model: dict[str, float] | None
 
 
@@ -85,7 +95,8 @@ class Context:
         if key not in self._predictions:
             try:
                 frame = model.predict(self.history(as_of), as_of, horizon_days)
-                self._predictions[key] = Predictions(frame.to_dict("index"), frame.attrs.get("model"))
+                self._predictions[key] = Predictions(insight_rows(frame, model, as_of, horizon_days),
+                                                     frame.attrs.get("model"))
             except NotFittable as exc:
                 self._predictions[key] = str(exc)
             while len(self._predictions) > self.cache_days * 8:
@@ -137,8 +148,34 @@ def job_options(insight_type: str, *, as_of: dt.date, horizon_days: int = DEFAUL
     return {"as_of": as_of.isoformat(), "horizon_days": horizon_days, "model_versions": versions}
 
 
-def _jsonable(value: Any) -> Any:
-    return round(float(value), 6) if isinstance(value, float) else value
+def insight_rows(frame: pd.DataFrame, model: Model, as_of: dt.date, horizon_days: int) -> dict[str, RawJSON]:
+    """The insight row of every repository of a prediction frame (features + ``probability``), as JSON.
+
+    Built once per model version and as-of day: values leave numpy as Python floats in one call per column set
+    (rounded to 6 digits), then one ``json.dumps`` per row.
+    """
+    features = [c for c in frame.columns if c not in ("full_name", "probability")]
+    fit = frame.attrs.get("model")
+    model_info = {"version": model.version, "description": model.description,
+                  **({"coefficients": fit} if fit else {})}
+    key = analysis_key(model.insight_type, model.version, as_of, horizon_days)
+    text = _TEXT[model.insight_type]
+    values = frame[features].to_numpy(dtype=float).round(6).tolist()
+    probabilities = frame["probability"].to_numpy(dtype=float).round(6).tolist()
+    rows: dict[str, RawJSON] = {}
+    ids, names = frame.index.tolist(), frame["full_name"].tolist()
+    for repository_id, full_name, p, row in zip(ids, names, probabilities, values, strict=True):
+        named = dict(zip(features, row, strict=True))
+        title, description, tags = text(str(full_name), {**named, "probability": p}, as_of, horizon_days,
+                                        model.version)
+        data = {"as_of": as_of.isoformat(), "horizon_days": horizon_days,
+                "threshold_stars": int(named["threshold_stars"]), "stars_at_as_of": int(named["stars_at_as_of"]),
+                "probability": p, "features": named, "model": model_info}
+        rows[str(repository_id)] = RawJSON(json.dumps({
+            "repository_id": str(repository_id), "type": model.insight_type, "title": title,
+            "description": description, "confidence_score": round(p, 2), "data": data,
+            "model_version": model.version, "tags": tags, "analysis_key": key}))
+    return rows
 
 
 def run_insight_job(context: Context, job: Job) -> JobResult:
@@ -153,25 +190,10 @@ def run_insight_job(context: Context, job: Job) -> JobResult:
         frame = context.predictions(model, as_of, horizon)
         if isinstance(frame, str):
             result.result["skipped"][model.version] = frame
-            continue
-        if job.repository_id not in frame.rows:
+        elif job.repository_id not in frame.rows:
             result.result["skipped"][model.version] = "no snapshot on as_of and 7 days before"
-            continue
-        row = dict(frame.rows[job.repository_id])
-        full_name = str(row.pop("full_name"))
-        title, description, tags = _TEXT[job.type](full_name, row, as_of, horizon, model.version)
-        data = {"as_of": as_of.isoformat(), "horizon_days": horizon,
-                "threshold_stars": int(row["threshold_stars"]), "stars_at_as_of": int(row["stars_at_as_of"]),
-                "probability": _jsonable(row["probability"]),
-                "features": {k: _jsonable(v) for k, v in row.items() if k not in ("probability",)},
-                "model": {"version": model.version, "description": model.description,
-                          **({"coefficients": frame.model} if frame.model else {})}}
-        result.insights.append({
-            "repository_id": job.repository_id, "type": job.type, "title": title, "description": description,
-            "confidence_score": round(float(row["probability"]), 2), "data": data,
-            "model_version": model.version, "tags": tags,
-            "analysis_key": analysis_key(job.type, model.version, as_of, horizon),
-        })
+        else:
+            result.insights.append(frame.rows[job.repository_id])
     result.result["insights"] = len(result.insights)
     return result
 
