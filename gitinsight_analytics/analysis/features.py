@@ -56,6 +56,19 @@ class History:
     def has_day(self, day: dt.date) -> bool:
         return day in self.days
 
+    def window(self, as_of: dt.date, *, history_days: int = HISTORY_DAYS) -> History:
+        """What :func:`load_history` reads for ``as_of`` (the days ``(as_of - history_days, as_of]`` and the
+        repositories with a snapshot in them), cut from this longer history: one read serves many as-of days."""
+        if as_of > self.as_of:
+            raise ValueError("a window after the history's as_of would look ahead")
+        since = as_of - dt.timedelta(days=history_days)
+        cols = [k for k, day in enumerate(self.days) if since < day <= as_of]
+        present = ~np.isnan(self.values["stars"][:, cols]) if cols else np.zeros((len(self.repository_ids), 0), bool)
+        rows = np.flatnonzero(present.any(axis=1))
+        return History(as_of, [self.days[k] for k in cols], [self.repository_ids[i] for i in rows],
+                       [self.full_names[i] for i in rows],
+                       {name: matrix[np.ix_(rows, cols)] for name, matrix in self.values.items()})
+
     def features(self, day: dt.date, horizon_days: int) -> pd.DataFrame:
         """Features at ``day`` (<= as_of) for the repositories with a snapshot on ``day`` and ``day - 7``.
 

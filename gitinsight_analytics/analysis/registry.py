@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..exceptions import ValidationError
-from .features import History, load_history
+from .features import HISTORY_DAYS, History, load_history
 from .models_base import Model, NotFittable
 from .models_retention import RETENTION_TYPE, retention_models, retention_text
 from .models_trend import TREND_TYPE, trend_models, trend_text
@@ -30,6 +31,8 @@ __all__ = ["Job", "JobResult", "RawJSON", "Predictions", "Context", "Handler", "
            "models_of", "analysis_key", "job_options", "insight_rows", "run_insight_job", "default_handlers"]
 
 DEFAULT_HORIZON_DAYS = 7
+#: Prewarmed as-of days within this many days of each other share one read of the star history.
+PREWARM_SPAN_DAYS = 60
 MAX_HORIZON_DAYS = 90
 
 _TEXT = {TREND_TYPE: trend_text, RETENTION_TYPE: retention_text}
@@ -103,20 +106,33 @@ class Context:
                 self._predictions.popitem(last=False)
         return self._predictions[key]
 
+    def prewarm(self, types: list[str], *, limit: int = 64) -> int:
+        """Compute the predictions the queued jobs of ``types`` need (the oldest ``limit`` (type, as-of, horizon)
+        groups), so that worker processes forked afterwards start with them instead of each computing them again.
 
-    def prewarm(self, types: list[str]) -> int:
-        """Compute the predictions the oldest queued jobs of ``types`` need (up to ``cache_days`` as-of days), so
-        that worker processes forked afterwards start with them instead of each computing them again."""
+        The as-of days share one read of the star history (cut into each day's window, nothing after it). Returns
+        the number of groups."""
         known = [t for t in types if t in _MODELS]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text("""
                 SELECT type, options->>'as_of' AS as_of, COALESCE((options->>'horizon_days')::int, 7) AS horizon
                 FROM analysis_jobs WHERE status = 'queued' AND type = ANY(:types) AND options ? 'as_of'
-                GROUP BY 1, 2, 3 ORDER BY MIN(created_at) LIMIT :n"""),
-                {"types": known, "n": self.cache_days}).all()
-        for insight_type, as_of, horizon in rows:
-            for model in models_of(insight_type):
-                self.predictions(model, dt.date.fromisoformat(as_of), int(horizon))
+                GROUP BY 1, 2, 3 ORDER BY MIN(created_at) LIMIT :n"""), {"types": known, "n": limit}).all()
+        if not rows:
+            return 0
+        days = sorted({dt.date.fromisoformat(as_of) for _, as_of, _ in rows})
+        self.cache_days = max(self.cache_days, len(days))
+        longer = None
+        for day in days:
+            if longer is None or (day - longer.as_of).days > 0:  # one read per span of up to PREWARM_SPAN_DAYS
+                last = max(d for d in days if (d - day).days <= PREWARM_SPAN_DAYS)
+                longer = load_history(self.engine, last, history_days=HISTORY_DAYS + (last - day).days)
+            self._histories[day] = longer.window(day)
+            for insight_type, as_of, horizon in rows:
+                if dt.date.fromisoformat(as_of) == day:
+                    for model in models_of(insight_type):
+                        self.predictions(model, day, int(horizon))
+            del self._histories[day]  # the predictions are kept; the matrices are not needed any more
         return len(rows)
 
 
@@ -149,32 +165,37 @@ def job_options(insight_type: str, *, as_of: dt.date, horizon_days: int = DEFAUL
 
 
 def insight_rows(frame: pd.DataFrame, model: Model, as_of: dt.date, horizon_days: int) -> dict[str, RawJSON]:
-    """The insight row of every repository of a prediction frame (features + ``probability``), as JSON.
+    """The insight row of every repository of a prediction frame (features + ``probability``), as JSON text.
 
-    Built once per model version and as-of day: values leave numpy as Python floats in one call per column set
-    (rounded to 6 digits), then one ``json.dumps`` per row.
+    Built once per model version and as-of day. What every row shares (keys, model, as-of) is encoded once; a row
+    fills a template with its numbers (``repr`` of a finite float is its JSON form), so a row costs microseconds.
     """
     features = [c for c in frame.columns if c not in ("full_name", "probability")]
     fit = frame.attrs.get("model")
-    model_info = {"version": model.version, "description": model.description,
-                  **({"coefficients": fit} if fit else {})}
-    key = analysis_key(model.insight_type, model.version, as_of, horizon_days)
+    model_json = json.dumps({"version": model.version, "description": model.description,
+                             **({"coefficients": fit} if fit else {})})
     text = _TEXT[model.insight_type]
-    values = frame[features].to_numpy(dtype=float).round(6).tolist()
+    shared = (f'"type": {json.dumps(model.insight_type)}, "model_version": {json.dumps(model.version)}, '
+              f'"analysis_key": {json.dumps(analysis_key(model.insight_type, model.version, as_of, horizon_days))}')
+    data_head = f'"as_of": "{as_of.isoformat()}", "horizon_days": {int(horizon_days)}'
+    template = "{" + ", ".join(f"{json.dumps(name)}: %r" for name in features) + "}"
+    matrix = frame[features].to_numpy(dtype=float).round(6)
+    finite = np.isfinite(matrix).all(axis=1)
     probabilities = frame["probability"].to_numpy(dtype=float).round(6).tolist()
     rows: dict[str, RawJSON] = {}
-    ids, names = frame.index.tolist(), frame["full_name"].tolist()
-    for repository_id, full_name, p, row in zip(ids, names, probabilities, values, strict=True):
-        named = dict(zip(features, row, strict=True))
+    for repository_id, full_name, p, values, ok in zip(frame.index.tolist(), frame["full_name"].tolist(),
+                                                      probabilities, matrix.tolist(), finite.tolist(), strict=True):
+        named = dict(zip(features, values, strict=True))
         title, description, tags = text(str(full_name), {**named, "probability": p}, as_of, horizon_days,
                                         model.version)
-        data = {"as_of": as_of.isoformat(), "horizon_days": horizon_days,
-                "threshold_stars": int(named["threshold_stars"]), "stars_at_as_of": int(named["stars_at_as_of"]),
-                "probability": p, "features": named, "model": model_info}
-        rows[str(repository_id)] = RawJSON(json.dumps({
-            "repository_id": str(repository_id), "type": model.insight_type, "title": title,
-            "description": description, "confidence_score": round(p, 2), "data": data,
-            "model_version": model.version, "tags": tags, "analysis_key": key}))
+        encoded = template % tuple(values) if ok else json.dumps(  # JSON has no NaN: null instead
+            {k: v if np.isfinite(v) else None for k, v in named.items()})
+        rows[str(repository_id)] = RawJSON(
+            f'{{"repository_id": "{repository_id}", {shared}, "title": {json.dumps(title)}, '
+            f'"description": {json.dumps(description)}, "confidence_score": {round(p, 2)!r}, '
+            f'"tags": {json.dumps(tags)}, "data": {{{data_head}, '
+            f'"threshold_stars": {int(named["threshold_stars"])}, "stars_at_as_of": {int(named["stars_at_as_of"])}, '
+            f'"probability": {p!r}, "features": {encoded}, "model": {model_json}}}}}')
     return rows
 
 
