@@ -58,7 +58,7 @@ def run(engine: sa.engine.Engine, as_of: dt.date, workers: int, batch: int) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--as-of", default="2026-08-15")
-    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--data", default=str(PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"))
     args = parser.parse_args()
     as_of = dt.date.fromisoformat(args.as_of)

@@ -31,6 +31,10 @@ __all__ = ["Job", "JobResult", "RawJSON", "Predictions", "Context", "Handler", "
            "models_of", "analysis_key", "job_options", "insight_rows", "run_insight_job", "default_handlers"]
 
 DEFAULT_HORIZON_DAYS = 7
+#: Features every insight keeps in ``data.features`` (the event's definition), besides those its version used.
+KEPT_FEATURES = ("stars_at_as_of", "stars_gained_7d", "threshold_stars")
+#: Features the titles and descriptions quote.
+_DESCRIBED = ("stars_at_as_of", "stars_gained_7d", "threshold_stars", "log_best_rank", "n_lists")
 #: Prewarmed as-of days within this many days of each other share one read of the star history.
 PREWARM_SPAN_DAYS = 60
 MAX_HORIZON_DAYS = 90
@@ -170,7 +174,7 @@ def insight_rows(frame: pd.DataFrame, model: Model, as_of: dt.date, horizon_days
     Built once per model version and as-of day. What every row shares (keys, model, as-of) is encoded once; a row
     fills a template with its numbers (``repr`` of a finite float is its JSON form), so a row costs microseconds.
     """
-    features = [c for c in frame.columns if c not in ("full_name", "probability")]
+    features = list(dict.fromkeys((*KEPT_FEATURES, *model.features)))  # what the version used, and the event's
     fit = frame.attrs.get("model")
     model_json = json.dumps({"version": model.version, "description": model.description,
                              **({"coefficients": fit} if fit else {})})
@@ -183,11 +187,13 @@ def insight_rows(frame: pd.DataFrame, model: Model, as_of: dt.date, horizon_days
     finite = np.isfinite(matrix).all(axis=1)
     probabilities = frame["probability"].to_numpy(dtype=float).round(6).tolist()
     rows: dict[str, RawJSON] = {}
-    for repository_id, full_name, p, values, ok in zip(frame.index.tolist(), frame["full_name"].tolist(),
-                                                      probabilities, matrix.tolist(), finite.tolist(), strict=True):
+    described = frame[list(_DESCRIBED)].to_numpy(dtype=float).tolist()
+    for repository_id, full_name, p, values, ok, words in zip(frame.index.tolist(), frame["full_name"].tolist(),
+                                                             probabilities, matrix.tolist(), finite.tolist(),
+                                                             described, strict=True):
         named = dict(zip(features, values, strict=True))
-        title, description, tags = text(str(full_name), {**named, "probability": p}, as_of, horizon_days,
-                                        model.version)
+        title, description, tags = text(str(full_name), {**dict(zip(_DESCRIBED, words, strict=True)),
+                                                         "probability": p}, as_of, horizon_days, model.version)
         encoded = template % tuple(values) if ok else json.dumps(  # JSON has no NaN: null instead
             {k: v if np.isfinite(v) else None for k, v in named.items()})
         rows[str(repository_id)] = RawJSON(
