@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from gitinsight_analytics.analysis import WorkerOptions, backtest_days, enqueue, resolve_outcomes
-from gitinsight_analytics.analysis.features import load_history, threshold_stars
+from gitinsight_analytics.analysis import WorkerOptions, backtest_days, enqueue, resolve_outcomes, work
+from gitinsight_analytics.analysis.features import HISTORY_DAYS, load_history, threshold_stars
 from gitinsight_analytics.analysis.logistic import fit_logistic, sigmoid
 from gitinsight_analytics.analysis.models_base import training_days
 from gitinsight_analytics.analysis.registry import models_of
@@ -68,6 +68,45 @@ def test_training_uses_only_outcomes_known_at_as_of(history_engine: sa.engine.En
     assert days and all(d + dt.timedelta(days=7) <= AS_OF for d in days)
     with pytest.raises(ValueError, match="look ahead"):
         history.features(AS_OF + dt.timedelta(days=1), 7)
+
+
+@pytest.mark.parametrize(("days_back", "history_days"), [(0, HISTORY_DAYS), (6, HISTORY_DAYS), (3, 5), (9, 2)])
+def test_window_is_what_load_history_reads(history_engine: sa.engine.Engine, days_back: int,
+                                           history_days: int) -> None:
+    """A window cut from a longer history (what prewarmed workers use) equals reading that as-of day alone."""
+    with history_engine.begin() as conn:  # one repository disappears early: it must leave the later windows
+        conn.execute(sa.text("DELETE FROM repository_snapshots WHERE best_rank = 2 AND snapshot_date > :d"),
+                     {"d": data.START + dt.timedelta(days=5)})
+    day = AS_OF - dt.timedelta(days=days_back)
+    direct = load_history(history_engine, day, history_days=history_days)
+    cut = load_history(history_engine, AS_OF, history_days=history_days + days_back).window(
+        day, history_days=history_days)
+    assert (cut.as_of, cut.days, cut.repository_ids, cut.full_names) == (
+        direct.as_of, direct.days, direct.repository_ids, direct.full_names)
+    for name, matrix in direct.values.items():
+        np.testing.assert_array_equal(cut.values[name], matrix)
+    with pytest.raises(ValueError, match="look ahead"):
+        direct.window(day + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize("insight_type", TYPES)
+def test_prewarmed_worker_processes_write_what_one_worker_writes(history_engine: sa.engine.Engine,
+                                                                 insight_type: str) -> None:
+    """Two forked workers (predictions computed once before the fork, several as-of days from one history read)
+    write exactly the insights a single worker computing everything itself writes."""
+    days = backtest_days(history_engine)[-3:]
+    queued = sum(enqueue(history_engine, insight_type, as_of=day)["queued"] for day in days)
+    stats = work(history_engine, workers=2, options=WorkerOptions(until_empty=True, batch=25),
+                 handlers={insight_type: "gitinsight_analytics.analysis.registry:run_insight_job"})
+    forked = _insights(history_engine)
+    assert stats.completed == queued > 100 and len(forked) >= queued
+    with history_engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM insights"))
+        conn.execute(sa.text("DELETE FROM analysis_jobs"))
+    for day in days:
+        enqueue(history_engine, insight_type, as_of=day)
+    run_worker(history_engine, options=WorkerOptions(until_empty=True, batch=25))
+    assert _insights(history_engine) == forked
 
 
 def test_fitted_model_needs_known_outcomes(history_engine: sa.engine.Engine) -> None:

@@ -64,7 +64,7 @@ def run_backtest(engine: Engine, *, horizon_days: int = DEFAULT_HORIZON_DAYS, wo
         echo("backtest: no as-of day with 7 days of history, a later outcome and an earlier known one: skipped")
         return BacktestResult(days, 0, 0, 0, resolve_outcomes(engine), time.perf_counter() - started)
     echo(f"backtest: {queued} jobs queued for {len(days)} as-of days; working with {workers} workers")
-    stats = work(engine, workers=workers, options=WorkerOptions(until_empty=True, batch=50),
+    stats = work(engine, workers=workers, options=WorkerOptions(until_empty=True, batch=100),
                  handlers={t: "gitinsight_analytics.analysis.registry:run_insight_job" for t in INSIGHT_TYPES})
     outcomes = resolve_outcomes(engine)
     return BacktestResult(days, queued, stats.completed, stats.failed, outcomes, time.perf_counter() - started)

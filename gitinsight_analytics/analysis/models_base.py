@@ -34,7 +34,10 @@ class NotFittable(Exception):
 
 
 class Model:
-    """One versioned model of an insight type. ``predict`` returns the features frame plus ``probability``."""
+    """One versioned model of an insight type. ``predict`` returns the features frame plus ``probability``;
+    ``features`` names the columns the version uses (what its insights keep in ``data.features``)."""
+
+    features: tuple[str, ...] = ()
 
     def __init__(self, insight_type: str, version: str, description: str) -> None:
         self.insight_type = insight_type

@@ -40,6 +40,8 @@ def trend_outcome(history: History, day: dt.date, horizon_days: int,
 
 
 class TrendBaseline(Model):
+    features = ("hit_share_7d",)
+
     def predict(self, history: History, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
         frame = history.features(as_of, horizon_days)
         return frame.assign(probability=np.clip(frame["hit_share_7d"].to_numpy(), P_MIN, P_MAX))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ValidationError
-from .registry import Job, analysis_key, job_options
+from .registry import Job, RawJSON, analysis_key, job_options
 
 __all__ = ["FREQUENCIES", "enqueue", "schedule", "claim", "complete", "fail", "release", "cancel", "renew_leases",
            "queue_status", "resolve_repositories"]
@@ -149,8 +149,8 @@ def claim(engine: Engine, worker: str, types: Sequence[str], *, n: int = 1, leas
 _COMPLETE = sa.text("""
     UPDATE analysis_jobs j SET status = 'completed', progress = 100, completed_at = now(), locked_by = NULL,
         lease_expires_at = NULL, error_message = NULL, updated_at = now(),
-        options = j.options || jsonb_build_object('result', CAST(r.result AS jsonb))
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:results AS text[])) AS r(id, result)
+        options = j.options || jsonb_build_object('result', r.result)
+    FROM jsonb_to_recordset(CAST(:results AS jsonb)) AS r(id uuid, result jsonb)
     WHERE j.id = r.id AND j.locked_by = :worker AND j.status = 'in_progress'
     RETURNING j.id::text
 """)
@@ -164,18 +164,20 @@ _INSERT_INSIGHTS = sa.text("""
 """)
 
 
-def complete(engine: Engine, worker: str, results: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> int:
+def complete(engine: Engine, worker: str,
+             results: Sequence[tuple[str, dict[str, Any], Sequence[dict[str, Any] | RawJSON]]]) -> int:
     """Complete jobs ``(job_id, result, insight rows)`` in one transaction: only jobs this worker still holds are
     completed and only their insights written (re-runs write no duplicate). Returns how many completed."""
     if not results:
         return 0
     with engine.begin() as conn:
         conn.execute(_ASYNC_COMMIT)
-        done = {r[0] for r in conn.execute(_COMPLETE, {"worker": worker, "ids": [r[0] for r in results],
-                                                       "results": [json.dumps(r[1]) for r in results]})}
-        rows = [row for job_id, _, insights in results if job_id in done for row in insights]
+        batch = json.dumps([{"id": job_id, "result": result} for job_id, result, _ in results])
+        done = {r[0] for r in conn.execute(_COMPLETE, {"worker": worker, "results": batch})}
+        rows = [row if isinstance(row, RawJSON) else json.dumps(row)
+                for job_id, _, insights in results if job_id in done for row in insights]
         if rows:  # one statement for the batch: a JSON array of rows, not one round trip per insight
-            conn.execute(_INSERT_INSIGHTS, {"rows": json.dumps(rows)})
+            conn.execute(_INSERT_INSIGHTS, {"rows": "[" + ",".join(rows) + "]"})
     return len(done)
 
 

@@ -37,7 +37,7 @@ HandlerSpec = Handler | str  # a callable, or "module:function" (what a spawned 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    batch: int = 20
+    batch: int = 100
     lease_seconds: float = 30.0
     poll_seconds: float = 0.5
     backoff_seconds: float = 5.0

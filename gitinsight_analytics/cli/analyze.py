@@ -70,7 +70,7 @@ def schedule(as_of: str | None, insight_type: str) -> None:
 @analyze.command()
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--until-empty", is_flag=True, help="Stop when no job is queued or in progress.")
-@click.option("--batch", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--lease-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True)
 @click.option("--backoff-seconds", type=click.FloatRange(0, 3600), default=5.0, show_default=True)
 def work(workers: int, until_empty: bool, batch: int, lease_seconds: float, backoff_seconds: float) -> None:
