@@ -20,6 +20,7 @@ from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
 
+from .conftest import REAL_DATA as REAL
 from .conftest import SMALL_POOL, _counter
 
 pytestmark = pytest.mark.slow
@@ -187,20 +188,17 @@ def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:
     assert capsys.readouterr().out.strip() == f"postgresql://postgres@127.0.0.1:{citus_cluster.cluster_port}/gitinsight"
 
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
-
-
 @pytest.fixture(scope="module")
 def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
     """The same real github-ranking files (the last 8 daily files, renames included) imported into a single-node
     database and into a cluster database."""
     from gitinsight_analytics.seed import import_github_ranking
 
-    from .conftest import create_database, drop_database
+    from .conftest import create_database, drop_database, unavailable
 
     files = sorted(REAL.glob("github-ranking-*.csv"))[-8:]
     if len(files) < 8:
-        pytest.skip(f"the real data is missing at {REAL}")
+        unavailable(f"the real data is missing at {REAL}")
     single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
     single = make_engine(create_database(pg, single_name, template=migrated_template), pool=SMALL_POOL)
     distributed = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, citus_name)), pool=SMALL_POOL)
@@ -262,7 +260,7 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
     from gitinsight_analytics.backup.restore import restore_backup
     from gitinsight_analytics.backup.sets import create_backup
 
-    from .conftest import create_database, drop_database
+    from .conftest import create_database, drop_database, unavailable
 
     backup = create_backup(citus_seeded, tmp_path / "backups")
     with citus_seeded.connect() as conn:

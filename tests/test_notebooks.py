@@ -1,7 +1,14 @@
-"""The notebooks as stored (no outputs, one parameters cell, safe SQL) and executed by nbval against tiny data."""
+"""The notebooks as stored (no outputs, one parameters cell, safe SQL) and executed by nbval on known data.
+
+nbval runs every notebook on the tiny synthetic set plus a slice of real star history (tests/report_data.py), so
+both halves of the trending report have data. Each notebook's ``# NBVAL_CHECK_OUTPUT`` cell prints invariants of
+its analyses and values of that known data; the expected text is computed here independently (pandas on the CSV
+files, plain SQL) and put into the cell's stored output, which nbval compares with what the cell prints.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -10,16 +17,20 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import sqlalchemy as sa
 from nbformat.v4 import new_output
 from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.reports.params import SPECS
 
+from .report_data import (expected_star_growth, most_starred, scalar, seeded_real_engine,  # noqa: F401
+                          seeded_real_template, spec_score_leader)
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
-#: What each notebook's ``# NBVAL_CHECK_OUTPUT`` cell must print: invariants of the analyses, true on any data.
-EXPECTED = {
+#: The first line of each notebook's ``# NBVAL_CHECK_OUTPUT`` cell: invariants of the analyses, true on any data.
+INVARIANTS = {
     "getting-started": "rows matching the hostile value: 0; users table intact: True\n",
     "compare": "gains add up to each repository's change: True; ranks start at 1: True\n",
     "trending": "score = stars + forks + 10 x insights on every row: True; both rankings sorted: True\n",
@@ -31,8 +42,33 @@ EXPECTED = {
 }
 
 
+def expected_outputs(engine: Engine) -> dict[str, str]:
+    """What each check cell must print on the known data, computed without the package's query functions."""
+    growth = expected_star_growth()
+    leader, score = spec_score_leader(engine)
+    insights, mean = (scalar(engine, f"SELECT {c} FROM insights") for c in ("count(*)", "avg(confidence_score)"))
+    user, follows = _most_followed(engine)
+    known = {
+        "trending": f"spec score leader: {leader} {score:,}\n"
+                    f"star growth {growth['start']} .. {growth['as_of']}: {growth['ranked']} ranked, "
+                    f"{growth['lost']} lost stars, most gained: {growth['top']} {growth['top_delta']:+,}\n",
+        "compare": f"compared: {', '.join(most_starred())} to {growth['as_of']}\n",
+        "confidence": f"{insights} insights, mean confidence {float(mean):.3f}\n",
+        "dashboard": f"{user} follows {follows} repositories\n",
+        "operations": f"analysis jobs: {scalar(engine, 'SELECT count(*) FROM analysis_jobs')}\n",
+    }
+    return {name: line + known.get(name, "") for name, line in INVARIANTS.items()}
+
+
+def _most_followed(engine: Engine) -> tuple[str, int]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "SELECT u.username, count(*) FROM user_repository_follows f JOIN users u ON u.id = f.user_id "
+            "GROUP BY u.id, u.username ORDER BY count(*) DESC, u.username LIMIT 1")).one())
+
+
 def test_every_report_has_a_notebook() -> None:
-    assert sorted(p.stem for p in PATHS) == sorted(SPECS) == sorted(EXPECTED)
+    assert sorted(p.stem for p in PATHS) == sorted(SPECS) == sorted(INVARIANTS)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
@@ -74,22 +110,32 @@ def test_getting_started_configures_jupysql_safely() -> None:
     assert ":language" in source and ":pattern" in source and ":hostile" in source
 
 
-def _with_expected_outputs(src: Path, dest: Path) -> None:
+def _with_expected_outputs(src: Path, dest: Path, expected: str) -> None:
     """A copy of ``src`` whose check cell holds the expected output, so nbval compares against it."""
     nb = nbformat.read(src, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
-            cell.outputs = [new_output("stream", name="stdout", text=EXPECTED[src.stem])]
+            cell.outputs = [new_output("stream", name="stdout", text=expected)]
             cell.execution_count = 1
     nbformat.write(nb, dest)
 
 
+def test_the_known_data_has_star_growth() -> None:
+    """The slice is what its SOURCE.md says: a full 7-day window, gains and losses, one inactive repository."""
+    growth = expected_star_growth()
+    assert (growth["start"], growth["as_of"]) == (dt.date(2026, 8, 15), dt.date(2026, 8, 22))
+    assert growth["ranked"] == 19 and growth["lost"] == 2
+    assert growth["top"] == "deepseek-ai/deepseek-harness" and growth["top_delta"] > 50_000
+    assert growth["inactive"] == ["donnemartin/system-design-primer"]
+
+
 @pytest.mark.slow
-def test_nbval_executes_every_notebook(seeded_engine: Engine, tmp_path: Path) -> None:
+def test_nbval_executes_every_notebook(seeded_real_engine: Engine, tmp_path: Path) -> None:
     """CI runs every notebook with nbval (--nbval-lax: errors fail; check cells must print what is expected)."""
+    expected = expected_outputs(seeded_real_engine)
     for path in PATHS:
-        _with_expected_outputs(path, tmp_path / path.name)
-    env = {**os.environ, "DATABASE_URL": seeded_engine.url.render_as_string(hide_password=False),
+        _with_expected_outputs(path, tmp_path / path.name, expected[path.stem])
+    env = {**os.environ, "DATABASE_URL": seeded_real_engine.url.render_as_string(hide_password=False),
            "PLOOMBER_STATS_ENABLED": "false", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-kernel-name", "python3", "-p", "no:cacheprovider",
