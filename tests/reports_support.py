@@ -8,11 +8,11 @@ test_reports.py and test_report_browser.py share one run even though each module
 
 from __future__ import annotations
 
-import os
 import base64
 import contextlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

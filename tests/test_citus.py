@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -260,7 +259,7 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
     from gitinsight_analytics.backup.restore import restore_backup
     from gitinsight_analytics.backup.sets import create_backup
 
-    from .conftest import create_database, drop_database, unavailable
+    from .conftest import create_database, drop_database
 
     backup = create_backup(citus_seeded, tmp_path / "backups")
     with citus_seeded.connect() as conn:

@@ -189,8 +189,8 @@ def test_defaults_and_insights(real_engine) -> None:  # noqa: F811
 def test_compare_report_renders_offline_and_draws(real_engine, tmp_path: Path) -> None:  # noqa: F811
     from gitinsight_analytics.reports.runner import run_report
 
-    from .reports_support import NOTEBOOKS
     from .conftest import unavailable
+    from .reports_support import NOTEBOOKS
     from .test_report_browser import CHROMIUM, LOCAL, Browser
 
     result = run_report("compare", {"repos": "react/react,vuejs/vue,stonerl/Thaw", "start": "2026-07-20"},

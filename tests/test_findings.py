@@ -157,7 +157,8 @@ def test_confidence_findings() -> None:
 @pytest.mark.parametrize(("language", "expected"), [
     ("Python", ["2 Python repositories match “data” (showing at most 10).",
                 "The most starred of them is b/data with 2,000 stars."]),
-    (None, ["2 repositories match “data” (showing at most 10).", "The most starred of them is b/data with 2,000 stars."]),
+    (None, ["2 repositories match “data” (showing at most 10).",
+            "The most starred of them is b/data with 2,000 stars."]),
 ])
 def test_search_findings(language: str | None, expected: list[str]) -> None:
     found = pd.DataFrame([{"full_name": "a/data", "stars": 10}, {"full_name": "b/data", "stars": 2000}])

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.cli import main
+
 from .conftest import REAL_DATA as REAL
 from .conftest import unavailable
-
 
 
 @pytest.fixture

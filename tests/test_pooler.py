@@ -26,7 +26,6 @@ from . import factories as f
 from .conftest import SMALL_POOL, free_port, start_cluster, unavailable
 
 
-
 @pytest.fixture(autouse=True)
 def _needs_pgbouncer() -> None:
     if pooler.executable() is None:

@@ -39,7 +39,8 @@ BROWSED = sorted(SPECS)
 PLOTS_JS = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => ({
     title: (p.querySelector('.gtitle') || {}).textContent || '',
     points: (p._fullData || []).map(t => Math.max((t.x || []).length, (t.y || []).length)),
-    bars: Array.from(p.querySelectorAll('g.point path')).filter(b => (b.getAttribute('d') || '').startsWith('M')).length,
+    bars: Array.from(p.querySelectorAll('g.point path'))
+        .filter(b => (b.getAttribute('d') || '').startsWith('M')).length,
 }))"""
 
 

@@ -1,9 +1,8 @@
 """The key findings of the analysis reports as sentences, computed from the query functions' frames.
 
 The notebooks only show them (``charts.findings(...)``); the logic lives here so that it is tested on known data
-(tests/test_findings.py). The compare and calibration reports' findings are in
-:mod:`gitinsight_analytics.queries.compare_findings` and :func:`gitinsight_analytics.queries.calibration.calibration_findings`;
-the dashboard's and the operations report's in :mod:`.findings_ops`.
+(tests/test_findings.py). The compare and calibration reports' findings are in ``queries.compare_findings`` and
+``queries.calibration.calibration_findings``; the dashboard's and the operations report's in :mod:`.findings_ops`.
 """
 
 from __future__ import annotations
