@@ -119,11 +119,15 @@ def test_getting_started_configures_jupysql_safely() -> None:
 def _with_expected_outputs(src: Path, dest: Path, expected: str) -> None:
     """A copy of ``src`` whose check cell holds the expected output, so nbval compares against it."""
     nb = nbformat.read(src, as_version=4)
+    _store_expected(nb, expected)
+    nbformat.write(nb, dest)
+
+
+def _store_expected(nb: nbformat.NotebookNode, expected: str) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
             cell.outputs = [new_output("stream", name="stdout", text=expected)]
             cell.execution_count = 1
-    nbformat.write(nb, dest)
 
 
 def test_the_known_data_has_star_growth() -> None:
@@ -151,3 +155,24 @@ def test_nbval_executes_every_notebook(seeded_real_engine: Engine, tmp_path: Pat
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     cells = sum(c.cell_type == "code" for p in PATHS for c in nbformat.read(p, as_version=4).cells)
     assert f"{cells} passed" in done.stdout, done.stdout[-2000:]
+
+
+def _nbval(directory: Path, *names: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-kernel-name", "python3", "-p", "no:cacheprovider",
+         "-q", "--rootdir", str(directory), *names],
+        cwd=directory, env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}, capture_output=True, text=True,
+        timeout=300)
+
+
+def test_nbval_compares_the_check_cell(tmp_path: Path) -> None:
+    """Control: the check cell's printed value is compared, so a wrong known value fails the run."""
+    for name, stored in (("right", "star growth: 18 ranked\n"), ("wrong", "star growth: 19 ranked\n")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "# NBVAL_CHECK_OUTPUT\nprint(f'star growth: {6 * 3} ranked')")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        _store_expected(nb, stored)
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    done = _nbval(tmp_path, "right.ipynb", "wrong.ipynb")
+    assert done.returncode == 1 and "1 failed, 1 passed" in done.stdout, done.stdout[-2000:]
+    assert "FAILED wrong.ipynb::Cell 0" in done.stdout and "19 ranked" in done.stdout and "18 ranked" in done.stdout
