@@ -54,7 +54,16 @@ def expected_outputs(engine: Engine) -> dict[str, str]:
     leader, score = spec_score_leader(engine)
     insights, mean = (scalar(engine, f"SELECT {c} FROM insights") for c in ("count(*)", "avg(confidence_score)"))
     user, follows = _most_followed(engine)
+    with engine.connect() as conn:
+        matches = conn.execute(sa.text(
+            "SELECT full_name FROM repositories WHERE language = 'Python' AND (name ILIKE '%data%' OR description "
+            "ILIKE '%data%') ORDER BY stars DESC NULLS LAST, id LIMIT 10")).scalars().all()
+        busiest, most = conn.execute(sa.text(
+            "SELECT r.full_name, count(i.id) FROM repositories r LEFT JOIN insights i ON i.repository_id = r.id "
+            "GROUP BY r.id, r.full_name ORDER BY count(i.id) DESC, r.id LIMIT 1")).one()
     known = {
+        "getting-started": f"{len(matches)} Python repositories match 'data'; most starred: {matches[0]}\n",
+        "repository_stats": f"most insights: {busiest} {most}\n",
         "trending": f"spec score leader: {leader} {score:,}\n"
                     f"star growth {growth['start']} .. {growth['as_of']}: {growth['ranked']} ranked, "
                     f"{growth['lost']} lost stars, most gained: {growth['top']} {growth['top_delta']:+,}\n",
