@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -61,6 +63,18 @@ def start_cluster(home: Path, bindir: Path | None = None) -> Settings:
     return settings
 
 
+def under_ci() -> bool:
+    """CI runs with CI=true: every component the README says the tests use must be there."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip saying why, or under CI=true fail: a missing component must not turn tests into silent skips."""
+    if under_ci():
+        pytest.fail(f"{reason} (CI=true: the README says the tests use it, so it must be installed)", pytrace=False)
+    pytest.skip(reason)
+
+
 def debian_bindir() -> Path | None:
     """PostgreSQL binaries with pgcrypto (this machine's Debian PostgreSQL), if any."""
     candidates = []
@@ -74,6 +88,30 @@ def debian_bindir() -> Path | None:
             if (Path(share.stdout.strip()) / "extension" / "pgcrypto.control").exists():
                 return path
     return None
+
+
+def bindir_major(bindir: Path) -> int:
+    """The PostgreSQL major version of the binaries in ``bindir`` (``postgres --version``), never hard-coded."""
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True)
+    return int(re.search(r"\(PostgreSQL\) (\d+)", out.stdout).group(1))
+
+
+#: ../shared beside the project: the real data and the spec the README says the tests use.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_DATA = SHARED / "data" / "github-ranking"
+SPEC = SHARED / "spec" / "database-architecture.txt"
+
+
+@pytest.fixture(scope="session")
+def shared_real_data() -> Path:
+    """../shared/data/github-ranking (skips without it; fails under CI=true)."""
+    if not REAL_DATA.is_dir():
+        unavailable(f"the real data {REAL_DATA} is missing")
+    return REAL_DATA
+
+
+#: Marks a test that reads ../shared/data/github-ranking.
+needs_real = pytest.mark.usefixtures("shared_real_data")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -163,7 +201,8 @@ def pgcrypto_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A second server from binaries that include pgcrypto (Debian's PostgreSQL via GITINSIGHT_PG_BINDIR)."""
     bindir = debian_bindir()
     if bindir is None:
-        pytest.skip("no PostgreSQL binaries with pgcrypto on this machine (install Debian's postgresql package)")
+        unavailable("no PostgreSQL binaries with pgcrypto on this machine (scripts/test-deps.sh installs Debian's "
+                    "postgresql and postgresql-contrib)")
     settings = start_cluster(tmp_path_factory.mktemp("pgcrypto"), bindir=bindir)
     yield settings
     server.stop(settings)
@@ -175,7 +214,9 @@ def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
     yield from _scratch(pgcrypto_pg, migrated=True)
 
 
-__all__ = ["free_port", "create_database", "drop_database", "start_cluster", "debian_bindir", "citus_bindir"]
+__all__ = ["free_port", "create_database", "drop_database", "start_cluster", "under_ci", "unavailable", "debian_bindir",
+           "bindir_major", "citus_bindir", "SHARED", "REAL_DATA", "SPEC", "shared_real_data",
+           "needs_real"]
 
 
 # --- Citus (issue 10): a 2-worker cluster built from ../shared/citus once per machine ---------------------------
@@ -185,23 +226,16 @@ CITUS_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "citus"
 CITUS_CACHE = Path(os.environ.get("GITINSIGHT_CITUS_CACHE") or Path.home() / ".cache" / "gitinsight" / "citus")
 
 
-def _citus_unavailable(reason: str) -> None:
-    """Skip, or under CI=true fail: the README promises these tests run there."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Citus tests cannot run: {reason}")
-    pytest.skip(reason)
-
-
 def citus_bindir() -> Path:
     """Build Citus into CITUS_CACHE (instant when built already) and return the bindir it prints."""
     import sys
 
     if not (CITUS_SOURCE / "build.sh").exists():
-        _citus_unavailable(f"no Citus source at {CITUS_SOURCE}")
+        unavailable(f"no Citus source at {CITUS_SOURCE}")
     done = subprocess.run(["bash", str(CITUS_SOURCE / "build.sh"), str(CITUS_CACHE), sys.executable],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        _citus_unavailable(f"building Citus failed: {(done.stderr or done.stdout).strip()[-500:]}")
+        unavailable(f"building Citus failed: {(done.stderr or done.stdout).strip()[-500:]}")
     return Path(done.stdout.strip().splitlines()[-1])
 
 

@@ -14,13 +14,12 @@ from sqlalchemy.engine import Engine
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.settings import Settings
 
-from .conftest import SMALL_POOL, _scratch, create_database
+from .conftest import REAL_DATA as REAL
+from .conftest import SMALL_POOL, _scratch, create_database, needs_real, unavailable
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
 FIRST, LAST = dt.date(2026, 7, 19), dt.date(2026, 8, 22)
 DAYS = [FIRST + dt.timedelta(days=k) for k in range((LAST - FIRST).days + 1)]
 _made: set[str] = set()  # the template, once per session even though two modules import the fixture
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the real data ../shared/data/github-ranking is missing")
 
 
 def daily_files() -> list[Path]:
@@ -31,7 +30,7 @@ def daily_files() -> list[Path]:
 def real_template(pg: Settings, migrated_template: str) -> str:
     """A clone of the migrated template with the daily real files imported (skips without the data)."""
     if not REAL.is_dir():
-        pytest.skip("the real data ../shared/data/github-ranking is missing")
+        unavailable(f"the real data {REAL} is missing")
     from gitinsight_analytics.seed import import_github_ranking
 
     name = "gi_template_real_daily"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +19,7 @@ from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
 
+from .conftest import REAL_DATA as REAL
 from .conftest import SMALL_POOL, _counter
 
 pytestmark = pytest.mark.slow
@@ -233,20 +233,17 @@ def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:
     assert capsys.readouterr().out.strip() == f"postgresql://postgres@127.0.0.1:{citus_cluster.cluster_port}/gitinsight"
 
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
-
-
 @pytest.fixture(scope="module")
 def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
     """The same real github-ranking files (the last 8 daily files, renames included) imported into a single-node
     database and into a cluster database."""
     from gitinsight_analytics.seed import import_github_ranking
 
-    from .conftest import create_database, drop_database
+    from .conftest import create_database, drop_database, unavailable
 
     files = sorted(REAL.glob("github-ranking-*.csv"))[-8:]
     if len(files) < 8:
-        pytest.skip(f"the real data is missing at {REAL}")
+        unavailable(f"the real data is missing at {REAL}")
     single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
     single = make_engine(create_database(pg, single_name, template=migrated_template), pool=SMALL_POOL)
     distributed = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, citus_name)), pool=SMALL_POOL)

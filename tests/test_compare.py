@@ -189,6 +189,7 @@ def test_defaults_and_insights(real_engine) -> None:  # noqa: F811
 def test_compare_report_renders_offline_and_draws(real_engine, tmp_path: Path) -> None:  # noqa: F811
     from gitinsight_analytics.reports.runner import run_report
 
+    from .conftest import unavailable
     from .reports_support import NOTEBOOKS
     from .test_report_browser import CHROMIUM, LOCAL, Browser
 
@@ -202,7 +203,7 @@ def test_compare_report_renders_offline_and_draws(real_engine, tmp_path: Path) -
     assert "gains add up to each repository&#x27;s change: True; ranks start at 1: True" in page or \
         "gains add up to each repository's change: True; ranks start at 1: True" in page
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (scripts/test-deps.sh installs it)")
+        unavailable("Debian's chromium is not installed (scripts/test-deps.sh installs it)")
     browser = Browser(tmp_path / "profile")
     try:
         browser.open(result.html, until="document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8")

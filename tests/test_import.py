@@ -22,13 +22,16 @@ from gitinsight_analytics.seed.github_ranking_identity import (
     find_renames,
 )
 
+from .conftest import REAL_DATA as REAL
+from .conftest import needs_real, unavailable
+
 DATA = Path(__file__).parent / "data" / "github_ranking"
 MINI = sorted((DATA / "mini").glob("*.csv"))
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the real data ../shared/data/github-ranking is missing")
 
 
 def real(*dates: str) -> list[Path]:
+    if not REAL.is_dir():
+        unavailable(f"the real data {REAL} is missing")
     return [REAL / f"github-ranking-{d}.csv" for d in dates]
 
 
@@ -231,7 +234,7 @@ def test_rename_rule_refuses_ambiguous_pairs() -> None:
 
 # --- idempotency and incremental imports -------------------------------------------------------------------
 
-@pytest.mark.parametrize("source", ["mini", pytest.param("real", marks=needs_real)])
+@pytest.mark.parametrize("source", ["mini", "real"])
 def test_importing_twice_changes_nothing(engine: Engine, source: str) -> None:
     paths = MINI if source == "mini" else real("2026-08-20", "2026-08-21", "2026-08-22")
     run(engine, paths)

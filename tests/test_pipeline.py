@@ -10,15 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.cli import main
-from gitinsight_analytics.settings import PROJECT_ROOT
 
-REAL = PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"
+from .conftest import REAL_DATA as REAL
+from .conftest import unavailable
 
 
 @pytest.fixture
 def demo_env(empty_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
     if not REAL.is_dir():
-        pytest.skip(f"no real data at {REAL}")
+        unavailable(f"no real data at {REAL}")
     data = tmp_path / "ranking"
     data.mkdir()
     for day in ("2026-08-20", "2026-08-21", "2026-08-22"):

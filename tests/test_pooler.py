@@ -23,10 +23,13 @@ from gitinsight_analytics.seed import import_github_ranking, load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings
 
 from . import factories as f
-from .conftest import SMALL_POOL, free_port, start_cluster
+from .conftest import SMALL_POOL, free_port, start_cluster, unavailable
 
-pytestmark = pytest.mark.skipif(pooler.executable() is None,
-                                reason="PgBouncer is not installed (scripts/test-deps.sh installs Debian's pgbouncer)")
+
+@pytest.fixture(autouse=True)
+def _needs_pgbouncer() -> None:
+    if pooler.executable() is None:
+        unavailable("PgBouncer is not installed (scripts/test-deps.sh installs Debian's pgbouncer)")
 
 SERVER_CONNECTIONS = 3
 MINI = Path(__file__).parent / "data" / "github_ranking" / "mini"

@@ -20,20 +20,28 @@ from typing import Any
 
 import pytest
 
+from gitinsight_analytics.reports.params import SPECS
+
+from .conftest import unavailable
+from .report_data import expected_star_growth
 from .reports_support import Rendered, rendered_reports  # noqa: F401
 
 #: The real binary first: Debian's /usr/bin/chromium wrapper adds --enable-remote-extensions.
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium"), "/usr/bin/chromium")
                  if p and Path(p).exists()), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test-deps.sh installs it)"
-)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
          "--window-size=1280,2000", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 LOCAL = ("file:", "data:", "blob:", "about:")
-#: Reports drawing the most kinds of chart (bars, stacked bars, boxes, scatter, dual axes); the others share code.
-BROWSED = ("trending", "confidence", "operations")
+#: Every report, as rendered by `gitinsight demo` on the known data (tests/report_data.py).
+BROWSED = sorted(SPECS)
+#: Per plot on the page: its title, its traces' point counts (plotly's own decoded data) and the bars drawn.
+PLOTS_JS = """Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => ({
+    title: (p.querySelector('.gtitle') || {}).textContent || '',
+    points: (p._fullData || []).map(t => Math.max((t.x || []).length, (t.y || []).length)),
+    bars: Array.from(p.querySelectorAll('g.point path'))
+        .filter(b => (b.getAttribute('d') || '').startsWith('M')).length,
+}))"""
 
 
 class Browser:
@@ -126,6 +134,8 @@ class Browser:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Any:
+    if CHROMIUM is None:
+        unavailable("Debian's chromium is not installed (scripts/test-deps.sh installs it)")
     chrome = Browser(tmp_path / "profile")
     yield chrome
     chrome.close()
@@ -148,13 +158,16 @@ def test_report_charts_draw_without_network(
     figures = page.read_text().count("Plotly.newPlot(")
     assert figures >= 1
     browser.open(page, until=f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {2 * figures}")
-    drawn = browser.evaluate("document.querySelectorAll('.js-plotly-plot').length")
-    assert drawn == figures, f"{drawn} of {figures} figures drew"
+    plots = browser.evaluate(PLOTS_JS)
+    assert len(plots) == figures, f"{len(plots)} of {figures} figures drew"
+    empty = [p["title"] for p in plots if not any(p["points"])]
+    assert empty == [], f"figures drew axes but no data: {empty}"
     traces = browser.evaluate("document.querySelectorAll('.js-plotly-plot g.trace').length")
     assert traces >= figures, "figures drew axes but no traces"
-    bars = browser.evaluate("Array.from(document.querySelectorAll('g.point path'))"
-                            ".filter(p => (p.getAttribute('d') || '').startsWith('M')).length")
-    assert bars > 0, "no bar was drawn"
+    if name == "trending":
+        growth = expected_star_growth()
+        (chart,) = [p for p in plots if "-day star growth" in p["title"]]
+        assert sum(chart["points"]) == growth["ranked"] and chart["bars"] == growth["ranked"], chart
     assert "Key findings" in browser.evaluate("document.body.innerText")
     foreign = [url for url in browser.requests() if not url.startswith(LOCAL)]
     assert foreign == [], f"the report requested {foreign}"
@@ -166,8 +179,8 @@ def test_index_opens_and_links_every_run(rendered_reports: Rendered, browser: Br
     browser.open(rendered_reports.index)
     assert browser.evaluate("document.title") == "GitInsight reports"
     links = browser.evaluate("Array.from(document.querySelectorAll('#runs a')).map(a => a.getAttribute('href'))")
-    assert len([link for link in links if link.endswith(".html")]) >= 6
+    assert len([link for link in links if link.endswith(".html")]) >= len(BROWSED)
     for link in links:
         assert (rendered_reports.reports_dir / link).is_file(), link
-    assert browser.evaluate("document.querySelectorAll('#runs td.status.succeeded').length") >= 6
+    assert browser.evaluate("document.querySelectorAll('#runs td.status.succeeded').length") >= len(BROWSED)
     assert [url for url in browser.requests() if not url.startswith(LOCAL)] == []

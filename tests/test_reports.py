@@ -23,7 +23,17 @@ from gitinsight_analytics.reports import params, runner, schedule
 from gitinsight_analytics.reports.lab import lab_command
 from gitinsight_analytics.settings import PROJECT_ROOT
 
-from .reports_support import NOTEBOOKS, SECRET, Rendered, rendered_reports, write_notebook  # noqa: F401
+from .report_data import expected_star_growth
+from .reports_support import (  # noqa: F401
+    NOTEBOOKS,
+    SECRET,
+    Rendered,
+    figure_title,
+    figures,
+    points,
+    rendered_reports,
+    write_notebook,
+)
 
 REPORTS = sorted(params.SPECS)
 HOSTILE = "x'; DROP TABLE users; --"
@@ -128,7 +138,37 @@ def test_hostile_free_text_is_data(seeded_engine: Engine, tmp_path: Path) -> Non
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() > 0
 
 
-# ---------------------------------------------------------------- the shared `report all` run
+# ---------------------------------------------------------------- the shared `gitinsight demo` run
+
+
+def test_demo_runs_the_main_job_end_to_end(rendered_reports: Rendered) -> None:  # noqa: F811
+    """`make demo`'s path on an empty database: every step ran, every report file written, the index printed."""
+    assert rendered_reports.error is None, rendered_reports.error
+    out = rendered_reports.output
+    for step in ("schema at revision", "loading the tiny synthetic data set (seed 42)", "importing real data from",
+                 "backtest", f"reports: {rendered_reports.index}"):
+        assert step in out, f"{step!r} not in the demo's output:\n{out[-3000:]}"
+    assert [line.split()[0] for line in out.splitlines() if line.split()[1:2] and line.split()[1] in REPORTS] == \
+        ["succeeded"] * len(REPORTS)
+    for name in REPORTS:
+        (directory,) = rendered_reports.reports_dir.joinpath(name).iterdir()
+        for suffix in (".html", ".ipynb"):
+            assert (directory / f"{name}{suffix}").stat().st_size > 10_000, f"{name}{suffix} is (nearly) empty"
+        drawn = figures((directory / f"{name}.html").read_text())
+        assert drawn, f"{name} has no chart"
+        assert all(any(points(t.get("x")) + points(t.get("y")) for t in f["data"]) for f in drawn), \
+            f"{name} has a chart without data: {[figure_title(f) for f in drawn]}"
+
+
+def test_star_growth_is_charted_from_the_snapshots(rendered_reports: Rendered) -> None:  # noqa: F811
+    """The trending report's star-growth chart holds one bar per ranked repository of the imported slice."""
+    growth = expected_star_growth()
+    page = next(rendered_reports.reports_dir.glob("trending/*/trending.html")).read_text()
+    (chart,) = [f for f in figures(page) if "-day star growth" in figure_title(f)]
+    assert sum(points(trace.get("x")) for trace in chart["data"]) == growth["ranked"]
+    assert f"window {growth['start']} .. {growth['as_of']}" in figure_title(chart)
+    names = {name for trace in chart["data"] for name in trace["y"]}
+    assert growth["top"] in names and not names & set(growth["inactive"])
 
 
 def test_report_all_renders_every_report(rendered_reports: Rendered) -> None:  # noqa: F811
@@ -151,16 +191,19 @@ def test_html_has_no_code_and_loads_nothing(rendered_reports: Rendered) -> None:
         assert "hl-ipython3" not in page and "# NBVAL" not in page
         assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=[\"']?(https?:)?//", page, re.I), html_path
         assert "Key findings" in page
-        no_history = html_path.stem == "compare" and "There is no star history to compare" in page
-        if html_path.stem != "getting-started" and not no_history:  # the seeded data has no star history
-            assert page.count("Plotly.newPlot") >= 1, f"{html_path.name} has no chart"
-            assert "plotly.js v" in page or "plotly.min.js" in page or "window.Plotly" in page
+        assert page.count("Plotly.newPlot") >= 1, f"{html_path.name} has no chart"
+        assert "plotly.js v" in page or "plotly.min.js" in page or "window.Plotly" in page
 
 
 def test_findings_are_sentences_from_the_data(rendered_reports: Rendered) -> None:  # noqa: F811
     page = next(rendered_reports.reports_dir.glob("trending/*/trending.html")).read_text()
     assert re.search(r"By the spec's score, \S+/\S+ leads with [\d,]+", page)
-    assert "There is no star history" in page or "The top repository by 7-day star growth is" in page
+    growth = expected_star_growth()
+    assert re.search(r"The top repository by 7-day star growth is \S+/\S+ with \+[\d,]+ stars \([\d,]+ now\) up to "
+                     + str(growth["as_of"]), page)
+    assert f"{growth['lost']} of them lost stars in the window." in page
+    compare = next(rendered_reports.reports_dir.glob("compare/*/compare.html")).read_text()
+    assert "There is no star history" not in compare and "leads with" in compare
 
 
 def test_no_secret_in_any_report_file(rendered_reports: Rendered) -> None:  # noqa: F811

@@ -14,17 +14,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gitinsight_analytics.settings import PROJECT_ROOT
-
 from . import factories as f
+from .conftest import SPEC, unavailable
 
-SPEC = PROJECT_ROOT.parent / "shared" / "spec" / "database-architecture.txt"
 TABLES = ["users", "repositories", "insights", "analysis_jobs", "user_repository_follows", "api_keys", "audit_logs"]
 
 
 def sql_blocks() -> list[str]:
     if not SPEC.exists():
-        pytest.skip(f"the spec is not at {SPEC}")
+        unavailable(f"the spec is not at {SPEC}")
     return re.findall(r"```sql\n(.*?)```", SPEC.read_text(), flags=re.S)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .calibration import calibration_comparison, calibration_summary, reliability_diagram
 from .compare import compare_repositories, default_repositories, latest_insights
 from .confidence import confidence_distribution, low_confidence_share, model_version_comparison, tag_summary
-from .dashboard import user_dashboard
+from .dashboard import most_followed_user, user_dashboard
 from .jobs import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
 from .operations import audit_partition_rows, command_history
 from .search import search_repositories
@@ -23,6 +23,7 @@ __all__ = [
     "default_repositories",
     "latest_insights",
     "user_dashboard",
+    "most_followed_user",
     "trending_by_score",
     "trending_by_stars",
     "data_as_of",

@@ -9,7 +9,7 @@ from ..exceptions import ValidationError
 from ._frame import Bind, connection, read_frame
 from ._params import check_limit, check_offset
 
-__all__ = ["user_dashboard", "DASHBOARD_COLUMNS"]
+__all__ = ["user_dashboard", "most_followed_user", "DASHBOARD_COLUMNS"]
 
 DASHBOARD_COLUMNS = {
     "full_name": "str", "name": "str", "language": "str", "stars": "int", "forks": "int",
@@ -41,6 +41,21 @@ WHERE urf.user_id = CAST(:user_id AS uuid)
 ORDER BY urf.followed_at DESC NULLS LAST, r.full_name
 LIMIT :limit OFFSET :offset
 """
+
+
+_MOST_FOLLOWED_SQL = """
+SELECT u.username FROM user_repository_follows urf JOIN users u ON u.id = urf.user_id
+GROUP BY u.id, u.username
+ORDER BY COUNT(urf.repository_id) DESC, u.username
+LIMIT 1
+"""
+
+
+def most_followed_user(bind: Bind) -> str | None:
+    """The username following the most repositories (ties: alphabetical): the dashboard report's default user;
+    None when nobody follows anything."""
+    with connection(bind) as conn:
+        return conn.execute(text(_MOST_FOLLOWED_SQL)).scalar()
 
 
 def user_dashboard(bind: Bind, *, username: str, limit: int = 100, offset: int = 0) -> pd.DataFrame:

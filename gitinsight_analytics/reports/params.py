@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ValidationError
-from ..models import Insight, User, UserRepositoryFollow
+from ..models import Insight, User
 from ..queries._params import resolve_language
 from ..queries.compare import ALIGNS, METRICS, resolve_repositories
+from ..queries.dashboard import most_followed_user
 from ..queries.stats import resolve_repository
 
 __all__ = ["Param", "SPECS", "notebook_defaults", "validate_parameters", "check_in_data", "most_followed_user",
@@ -276,10 +277,3 @@ def check_in_data(name: str, values: dict[str, Any], engine: Engine) -> None:
             values[param.name] = _lookup(conn, param, values[param.name])
 
 
-def most_followed_user(engine: Engine) -> str | None:
-    """The username following the most repositories (ties: alphabetical): the dashboard's default user."""
-    count = sa.func.count(UserRepositoryFollow.repository_id)
-    query = (sa.select(User.username).join(UserRepositoryFollow, UserRepositoryFollow.user_id == User.id)
-             .group_by(User.id, User.username).order_by(count.desc(), User.username).limit(1))
-    with engine.connect() as conn:
-        return conn.execute(query).scalar()
