@@ -318,8 +318,9 @@ def render_all(
     server, started if needed; reads through ``GITINSIGHT_READ_URL`` when set). ``read_url``: where the notebooks
     read (default: the engine's URL). Raises :class:`ReportFailed` after rendering everything if any report failed.
     """
+    from .. import resources
     from ..db import connect, resolve_read_url
-    from ..settings import PROJECT_ROOT
+    from ..settings import find_workspace
 
     owned = isinstance(source, Settings)
     if isinstance(source, Settings):
@@ -329,8 +330,8 @@ def render_all(
         notebooks_dir = notebooks_dir or source.notebooks_dir
     else:
         engine = source
-    reports_dir = reports_dir or PROJECT_ROOT / "reports"
-    notebooks_dir = notebooks_dir or PROJECT_ROOT / "notebooks"
+    reports_dir = reports_dir or find_workspace(Path.cwd()) / "reports"
+    notebooks_dir = notebooks_dir or resources.notebooks_dir()
     url = engine.url.render_as_string(hide_password=False)
     try:
         results = run_all(database_url=url, reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,
