@@ -164,6 +164,9 @@ def lab(port: int, no_browser: bool) -> None:
     from ..reports.lab import lab_command
 
     cfg = common.settings()
+    if not cfg.notebooks_dir.is_relative_to(cfg.workspace):  # the package's own copies are not for editing
+        raise ValidationError("workspace", f"{cfg.workspace} has no notebooks/",
+                              "a workspace made by `gitinsight init DIR` (run lab there)")
     engine = common.engine()  # starts the embedded server if DATABASE_URL is not set
     if migrate.current_revision(engine) is None:
         click.echo("note: the database has no schema yet; run `gitinsight db upgrade` (or `gitinsight demo`)",

@@ -146,10 +146,14 @@ def _kernel_manager_class(env: Mapping[str, str], log_path: Path) -> type:
 
 
 def kernel_env(database_url: str, read_url: str | None = None) -> dict[str, str]:
-    """What the kernel needs: the database and where to read (environment, never a parameter), quiet telemetry."""
+    """What the kernel needs: the database and where to read (environment, never a parameter), quiet telemetry,
+    and this process's workspace (the kernel runs in the notebooks' folder, which may be the package's own)."""
+    from ..settings import find_workspace
+
     return {
         "DATABASE_URL": database_url,
         "GITINSIGHT_READ_URL": read_url or database_url,
+        "GITINSIGHT_WORKSPACE": os.environ.get("GITINSIGHT_WORKSPACE") or str(find_workspace(Path.cwd())),
         "PLOOMBER_STATS_ENABLED": "false",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
