@@ -135,7 +135,7 @@ def test_environment_yml_installs_the_lock() -> None:
 def test_help_lines_match_the_commands(name: str) -> None:
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
-    assert click.utils.make_default_short_help(COMMAND_HELP[name], 200) == command.get_short_help_str(200)
+    assert click.Command(name, help=COMMAND_HELP[name]).get_short_help_str(200) == command.get_short_help_str(200)
 
 
 def test_listed_commands_are_the_registered_ones() -> None:

@@ -93,7 +93,7 @@ class LazyGroup(click.Group):
         for name in names:
             known = COMMAND_HELP.get(name) if name not in self.commands else None
             if known is not None:
-                rows.append((name, click.utils.make_default_short_help(known, limit)))
+                rows.append((name, click.Command(name, help=known).get_short_help_str(limit)))
                 continue
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
