@@ -54,7 +54,9 @@ def resolve_url(settings: Settings, *, start: bool = True, pooled: bool | None =
     from . import pooler, server
 
     if start:
-        server.start(settings)
+        running = server.postmaster(settings.pgdata)  # up on our port: no version check, no CREATE DATABASE
+        if running is None or running[1] != settings.pg_port:  # (a quick `gitinsight query` starts faster)
+            server.start(settings)
     if pooled is None:
         pooled = settings.use_pooler if settings.use_pooler is not None else pooler.status(settings).running
     if pooled:

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from .exceptions import ValidationError
-from .settings import PROJECT_ROOT
+from .resources import alembic_ini, migrations_dir
 
 _PARTITION = re.compile(r"^audit_logs_(y\d{4}m\d{2}|default)$")
 
@@ -20,9 +20,9 @@ __all__ = ["alembic_config", "upgrade", "downgrade", "current_revision", "heads"
 
 
 def alembic_config() -> Config:
-    """The project's Alembic configuration (``alembic.ini`` and ``migrations/``)."""
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    """The project's Alembic configuration (``alembic.ini`` and ``migrations/`` shipped with the package)."""
+    cfg = Config(str(alembic_ini()))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["configure_logger"] = False
     return cfg
 

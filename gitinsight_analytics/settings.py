@@ -9,10 +9,15 @@ from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT", "POOL_PROFILES", "POOLER_PORT_OFFSET"]
+__all__ = ["PoolSettings", "Settings", "load_settings", "find_workspace", "PROJECT_ROOT", "POOL_PROFILES",
+           "POOLER_PORT_OFFSET", "WORKSPACE_MARKER"]
 
-#: The checkout this package lives in (editable install): migrations/, notebooks/ and reports/ are found from it.
+#: The folder above the package: the repository in a source checkout (its tests and benchmarks use it). Nothing
+#: in the package finds files through it: shipped files come from :mod:`.resources`, the rest from the workspace.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The file that makes a folder a workspace (``gitinsight init`` writes it; the repository has one).
+WORKSPACE_MARKER = "schedule.yml"
 
 DEFAULT_PORT = 54329
 DEFAULT_DB_NAME = "gitinsight"
@@ -55,11 +60,16 @@ class Settings:
     cluster_port: int = DEFAULT_CLUSTER_PORT
     db_name: str = DEFAULT_DB_NAME
     pool: PoolSettings = field(default_factory=PoolSettings)
-    reports_dir: Path = PROJECT_ROOT / "reports"
-    notebooks_dir: Path = PROJECT_ROOT / "notebooks"
+    #: The analyst's workspace (``gitinsight init``): reports, notebooks, schedule and data are found in it.
+    workspace: Path = field(default_factory=Path.cwd)
+    reports_dir: Path = Path("reports")
+    #: The workspace's notebooks/, else the notebooks shipped with the package.
+    notebooks_dir: Path = Path("notebooks")
+    #: The workspace's schedule.yml, else the one shipped with the package.
+    schedule_path: Path = Path("schedule.yml")
     report_retention_days: int = 30
     #: Real data imported by the main job (``gitinsight demo``); missing → the import step is skipped.
-    github_ranking_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"
+    github_ranking_dir: Path = Path("data") / "github-ranking"
     #: API-key secrets, kept outside the database (``GITINSIGHT_API_KEY_PEPPER[_FILE]``,
     #: ``GITINSIGHT_API_KEY_ENCRYPTION_KEY[_FILE]``); None = not configured. Hidden from repr.
     api_key_pepper: str | None = field(default=None, repr=False)
@@ -153,10 +163,42 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def find_workspace(start: Path) -> Path:
+    """The workspace ``start`` is in: the nearest of it and its parents holding :data:`WORKSPACE_MARKER`, else
+    ``start`` itself (a notebook kernel running in ``notebooks/`` finds the workspace above it)."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_MARKER).is_file():
+            return folder
+    return start
+
+
+def _workspace(env: Mapping[str, str]) -> Path:
+    raw = env.get("GITINSIGHT_WORKSPACE")
+    if not raw:
+        return find_workspace(Path.cwd())
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigurationError(f"GITINSIGHT_WORKSPACE={raw!r} is not a directory "
+                                 "(allowed: a folder made by `gitinsight init`)")
+    return path
+
+
+def _workspace_files(workspace: Path) -> dict[str, Path]:
+    """Notebooks and schedule: the workspace's own when it has them, else the ones shipped with the package."""
+    from . import resources
+
+    notebooks, schedule = workspace / "notebooks", workspace / WORKSPACE_MARKER
+    return {"notebooks_dir": notebooks if notebooks.is_dir() else resources.notebooks_dir(),
+            "schedule_path": schedule if schedule.is_file() else resources.default_schedule()}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build :class:`Settings` from ``env`` (default: ``os.environ``), validating every value."""
+    """Build :class:`Settings` from ``env`` (default: ``os.environ``), validating every value. Paths not set
+    by a variable are in the workspace (``GITINSIGHT_WORKSPACE``, else found from the current directory)."""
     env = os.environ if env is None else env
-    home = Path(env.get("GITINSIGHT_HOME") or PROJECT_ROOT / ".gitinsight").expanduser().resolve()
+    workspace = _workspace(env)
+    home = Path(env.get("GITINSIGHT_HOME") or workspace / ".gitinsight").expanduser().resolve()
     bindir_raw = env.get("GITINSIGHT_PG_BINDIR")
     bindir = Path(bindir_raw).expanduser() if bindir_raw else None
     if bindir is not None and not (bindir / "postgres").exists():
@@ -175,9 +217,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cluster_port=_int(env, "GITINSIGHT_CLUSTER_PORT", DEFAULT_CLUSTER_PORT, 1024, 65500),
         db_name=env.get("GITINSIGHT_DB_NAME") or DEFAULT_DB_NAME,
         pool=pool,
-        reports_dir=Path(reports).expanduser().resolve() if reports else PROJECT_ROOT / "reports",
+        workspace=workspace,
+        reports_dir=Path(reports).expanduser().resolve() if reports else workspace / "reports",
+        **_workspace_files(workspace),
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
-        github_ranking_dir=Path(ranking).expanduser().resolve() if ranking else Settings.github_ranking_dir,
+        github_ranking_dir=(Path(ranking).expanduser().resolve() if ranking
+                            else workspace / "data" / "github-ranking"),
         wal_archive=_bool(env, "GITINSIGHT_WAL_ARCHIVE", False) if env.get("GITINSIGHT_WAL_ARCHIVE") else None,
         read_url=env.get("GITINSIGHT_READ_URL") or None,
         replica_port=_int(env, "GITINSIGHT_REPLICA_PORT", 0, 1024, 65535) or None,

@@ -181,11 +181,16 @@ def test_cli_restores_into_a_new_database_by_name(cli_env: Engine, pg: Settings,
         target.dispose()
         assert main(["backup", "restore", str(made.path), "--into", name]) == 2  # it holds data now
         assert "already holds data" in capsys.readouterr().err
+        listed = capsys.readouterr().out if main(["backup", "list", "--dir", str(tmp_path / "sets")]) == 0 else ""
+        assert listed.split()[0] == made.name  # the name as listed is enough
+        assert main(["backup", "restore", made.name, "--dir", str(tmp_path / "sets"), "--into", name, "--force"]) == 0
+        assert f"restored {made.name} into {name}" in capsys.readouterr().out
     finally:
         drop_database(pg, name)
     with cli_env.connect() as conn:
         rows = [(r["action"], r["details"]["outcome"]) for r in audit.recent(conn, limit=10)]
-    assert rows[:3] == [("backup.restore", "failed"), ("backup.restore", "ok"), ("backup.create", "ok")]
+    assert rows[:4] == [("backup.restore", "ok"), ("backup.restore", "failed"), ("backup.restore", "ok"),
+                        ("backup.create", "ok")]
 
 
 def test_cli_restore_into_a_url_of_a_fresh_server_creates_the_roles(cli_env: Engine, tmp_path: Path,
@@ -259,6 +264,8 @@ def test_list_and_prune_go_by_the_manifest_date(cli_env: Engine, tmp_path: Path,
 @pytest.mark.parametrize(("argv", "message"), [
     (["backup", "restore", "{tmp}/missing"], "backup: {tmp}/missing does not exist"),
     (["backup", "restore", "{tmp}"], "backup: {tmp} has no manifest.json"),
+    (["backup", "restore", "20260101T000000Z", "--dir", "{tmp}"],
+     "backup: no backup set named '20260101T000000Z' in {tmp} (allowed: a name from `gitinsight backup list`"),
     (["backup", "list", "--dir", "{tmp}/missing"], "dir: {tmp}/missing is not a folder"),
     (["backup", "create", "--dir", "{tmp}/file.txt"], "dir: {tmp}/file.txt is not a folder"),
     (["backup", "prune", "--keep-days", "0", "--dir", "{tmp}"], "keep_days: 0 is less than 1"),

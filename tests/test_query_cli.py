@@ -102,3 +102,42 @@ def test_refresh(cli_data, capsys):
 def test_empty_result_table(cli_env, capsys):
     code, out, _ = run(capsys, "query", "search", "--text", "anything")
     assert code == 0 and out.startswith("(no rows)")
+
+
+@pytest.mark.parametrize("argv", [[], ["--text", "busy"], ["--sort", "updated", "--limit", "50"],
+                                  ["--language", "Python", "--min-stars", "5", "--sort", "name"]])
+def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv):
+    """``query search --format csv`` prints without pandas; the text is what the DataFrame's CSV would be."""
+    import sqlalchemy as sa
+
+    from gitinsight_analytics import queries
+    from gitinsight_analytics.cli.query import render
+
+    with cli_data.begin() as conn:  # quotes, a comma, a newline and a NULL description
+        conn.execute(sa.text("UPDATE repositories SET description = :d WHERE name = 'big'"),
+                     {"d": 'say "hi", then\nleave'})
+        conn.execute(sa.text("UPDATE repositories SET description = NULL WHERE name = 'oldie'"))
+    options = dict(zip([a.lstrip("-").replace("-", "_") for a in argv[::2]], argv[1::2], strict=True))
+    options = {("text" if k == "text" else k): (int(v) if k in {"min_stars", "limit"} else v)
+               for k, v in options.items()}
+    frame = queries.search_repositories(cli_data, **options)
+    code, out, _ = run(capsys, "query", "search", *argv, "--format", "csv")
+    assert code == 0 and len(frame) > 0
+    assert out == render(frame, "csv") + "\n"
+
+
+@pytest.mark.parametrize(("argv", "absent"), [
+    (["--help"], ["pandas", "sqlalchemy", "psycopg", "plotly"]),
+    (["query", "search", "--text", "busy", "--format", "csv"], ["pandas", "numpy", "scipy", "plotly", "alembic"]),
+])
+def test_quick_commands_import_little(cli_data, argv, absent):
+    """What makes ``gitinsight --help`` and a CSV search start fast (timed in benchmarks/bench_startup.py)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from gitinsight_analytics.cli import main; code = main(sys.argv[1:]); "
+             f"print(code, sorted(m for m in {absent!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=120)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr

@@ -35,6 +35,7 @@ from .tools import pg_tool
 
 __all__ = [
     "backups_frame",
+    "locate_backup",
     "FORMAT",
     "FULL_DUMP",
     "SCHEMA_DUMP",
@@ -276,6 +277,19 @@ def open_backup(source: Path, *, bindir: Path | None = None) -> BackupSet:
         raise ValidationError("backup", f"{found.full_dump} is not a readable archive: "
                               f"{_last_line(done.stderr, 'pg_restore --list failed')}", _SET)
     return found
+
+
+def locate_backup(source: Path, directory: Path) -> Path:
+    """Where backup set ``source`` is: the path itself when it exists or names a folder (``dir/SET``,
+    ``SET/full.dump``), else the set of that name in ``directory``, as ``gitinsight backup list`` prints it."""
+    source = Path(source)
+    if source.exists() or len(source.parts) != 1:
+        return source
+    named = Path(directory) / source
+    if read_set(named) is None:
+        raise ValidationError("backup", f"no backup set named {str(source)!r} in {directory}",
+                              "a name from `gitinsight backup list`, or " + _SET)
+    return named
 
 
 def list_backups(directory: Path) -> list[BackupSet]:

@@ -83,8 +83,12 @@ def _summary(report: RestoreReport) -> None:
               help="Target: a postgresql:// URL, or a database name on the configured server (created if "
                    "missing). Default: the configured database.")
 @click.option("--force", is_flag=True, help="Replace the target even if it holds data.")
-def restore_cmd(source: Path, into: str | None, force: bool) -> None:
-    """Restore backup set SET (its folder or full.dump), then verify rows, checksums, amcheck, policies, roles."""
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Where a SET given by name is (default: $GITINSIGHT_HOME/backups).")
+def restore_cmd(source: Path, into: str | None, force: bool, directory: Path | None) -> None:
+    """Restore backup set SET (its name as `backup list` prints it, its folder or full.dump), then verify rows,
+    checksums, amcheck, policies, roles."""
+    source = backups.locate_backup(source, _folder(directory))
     found = backups.open_backup(source)  # a bad archive is refused before any server is started
     target, admin = restore_target(resolve_url(common.settings()), into)
     common.audit_note(backup_set=found.name, path=str(found.path), target=redact(target))

@@ -8,7 +8,7 @@ from .. import migrate, pooler, server
 from ..db import libpq_url, resolve_url
 from . import common
 
-__all__ = ["db"]
+__all__ = ["db", "register"]
 
 
 @click.group()
@@ -173,3 +173,7 @@ def replica_url() -> None:
     from .. import replica as replicas
 
     click.echo(replicas.replica_url(common.settings()))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(db)

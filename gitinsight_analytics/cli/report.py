@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from ..exceptions import ValidationError
-from ..settings import PROJECT_ROOT
 from . import common
 
 __all__ = ["register", "report", "lab"]
 
-DEFAULT_SCHEDULE = PROJECT_ROOT / "schedule.yml"
+_SCHEDULE_HELP = "The schedule file (default: the workspace's schedule.yml, else the one shipped with the package)."
 
 
 @click.group()
@@ -79,14 +78,14 @@ def all_cmd() -> None:
 
 
 @report.command("due")
-@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=DEFAULT_SCHEDULE, show_default=True, help="The schedule file.")
-def due_cmd(schedule_path: Path) -> None:
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path), help=_SCHEDULE_HELP)
+def due_cmd(schedule_path: Path | None) -> None:
     """Run the scheduled view refreshes, then the reports, that are due (for cron); prune old runs. Holds a lock."""
     from ..reports.runner import ReportFailed
     from ..reports.schedule import ScheduleLocked, load_schedule, run_due
 
     cfg = common.settings()
+    schedule_path = schedule_path or cfg.schedule_path
     load_schedule(schedule_path)  # a broken schedule fails before the database is touched
     try:
         url, engine = _url_and_engine()
@@ -104,9 +103,8 @@ def due_cmd(schedule_path: Path) -> None:
 
 
 @report.command("list")
-@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=DEFAULT_SCHEDULE, show_default=True)
-def list_cmd(schedule_path: Path) -> None:
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path), help=_SCHEDULE_HELP)
+def list_cmd(schedule_path: Path | None) -> None:
     """Reports with their parameters (default, allowed values), the schedule and the latest runs."""
     from ..reports import params
     from ..reports.index import load_runs
@@ -114,6 +112,7 @@ def list_cmd(schedule_path: Path) -> None:
     from ..reports.schedule import read_schedule, read_state
 
     cfg = common.settings()
+    schedule_path = schedule_path or cfg.schedule_path
     latest: dict[str, dict] = {}
     for run in load_runs(cfg.reports_dir):
         latest.setdefault(run["name"], run)
@@ -165,6 +164,9 @@ def lab(port: int, no_browser: bool) -> None:
     from ..reports.lab import lab_command
 
     cfg = common.settings()
+    if not cfg.notebooks_dir.is_relative_to(cfg.workspace):  # the package's own copies are not for editing
+        raise ValidationError("workspace", f"{cfg.workspace} has no notebooks/",
+                              "a workspace made by `gitinsight init DIR` (run lab there)")
     engine = common.engine()  # starts the embedded server if DATABASE_URL is not set
     if migrate.current_revision(engine) is None:
         click.echo("note: the database has no schema yet; run `gitinsight db upgrade` (or `gitinsight demo`)",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Bind", "connection", "read_frame", "to_frame", "view_refreshed_at", "stats_relation", "STATS_RELATIONS"]
 
@@ -40,10 +41,13 @@ def connection(bind: Bind) -> Iterator[Connection]:
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
-_NAT = np.iinfo("int64").min
+_NAT = -(2**63)  # numpy's NaT as int64
 
 
 def _column(values: list[Any], kind: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
     if kind == "int":
         return np.array(values, dtype="int64")
     if kind == "float":
@@ -62,6 +66,8 @@ def _column(values: list[Any], kind: str) -> Any:
 
 def to_frame(rows: list[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
     """A DataFrame of ``rows`` whose columns get the dtype of their kind (int, float, ts, str, bool, date, obj)."""
+    import pandas as pd
+
     data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     return pd.DataFrame(
         {name: _column(list(values), kinds.get(name, "obj")) for name, values in zip(columns, data, strict=True)},

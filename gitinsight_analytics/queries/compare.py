@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from ..exceptions import ValidationError
 from ._frame import Bind, connection, read_frame
 from ._params import check_choice, parse_date
+from .options import ALIGNS, METRICS
 
 __all__ = [
     "compare_repositories",
@@ -35,9 +36,6 @@ __all__ = [
     "MAX_REPOSITORIES",
 ]
 
-#: ``metric`` -> the snapshot column it reads.
-METRICS = {"stars": "stars", "forks": "forks", "issues": "open_issues"}
-ALIGNS = ("calendar", "age")
 MIN_REPOSITORIES = 2
 MAX_REPOSITORIES = 10
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")

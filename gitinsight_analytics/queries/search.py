@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 
-from ._frame import Bind, connection, read_frame
+from ._frame import Bind, connection, to_frame
 from ._params import (
     check_choice,
     check_int,
@@ -19,7 +19,10 @@ from ._params import (
     resolve_language,
 )
 
-__all__ = ["search_repositories", "search_statement", "SORT_COLUMNS", "SEARCH_COLUMNS"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["search_repositories", "search_rows", "search_statement", "SORT_COLUMNS", "SEARCH_COLUMNS"]
 
 #: sort option -> (column, direction); the ORDER BY always ends with the unique id so pages are stable.
 SORT_COLUMNS: dict[str, tuple[str, str]] = {
@@ -87,6 +90,25 @@ def search_statement(
     return sql, params
 
 
+def search_rows(
+    bind: Bind,
+    *,
+    text: str | None = None,
+    language: str | None = None,
+    min_stars: int | None = None,
+    sort: str = "stars",
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """:func:`search_repositories` as column names and plain rows, without pandas (``gitinsight query search
+    --format csv`` prints them straight away; the same parameters and validation)."""
+    with connection(bind) as conn:
+        sql, params = search_statement(conn, text=text, language=language, min_stars=min_stars, sort=sort,
+                                       limit=limit, offset=offset)
+        result = conn.execute(sql_text(sql), params)
+        return list(result.keys()), [tuple(row) for row in result.fetchall()]
+
+
 def search_repositories(
     bind: Bind,
     *,
@@ -101,10 +123,9 @@ def search_repositories(
     are not wildcards), optionally of one ``language`` and with at least ``min_stars``; sorted by ``sort``
     (one of :data:`SORT_COLUMNS`), ``limit``/``offset`` paginated. Ties are broken by ``updated_at`` then id.
     """
-    with connection(bind) as conn:
-        sql, params = search_statement(conn, text=text, language=language, min_stars=min_stars, sort=sort,
-                                       limit=limit, offset=offset)
-        frame = read_frame(conn, sql, params, SEARCH_COLUMNS)
-    frame.attrs.update({"sort": check_choice(sort, "sort", SORT_COLUMNS), "limit": params["limit"],
-                        "offset": params["offset"]})
+    columns, rows = search_rows(bind, text=text, language=language, min_stars=min_stars, sort=sort, limit=limit,
+                                offset=offset)
+    frame = to_frame(rows, columns, SEARCH_COLUMNS)
+    frame.attrs.update({"sort": check_choice(sort, "sort", SORT_COLUMNS), "limit": check_limit(limit),
+                        "offset": check_offset(offset)})
     return frame

@@ -13,6 +13,7 @@ from ..exceptions import ValidationError
 from ..maintenance import refresh as maintenance
 from ._frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
 from ._params import check_choice, check_limit, check_text, quote_ident, resolve_language
+from .options import STATS_SORT
 
 __all__ = [
     "repository_stats",
@@ -28,9 +29,6 @@ STATS_COLUMNS = {
     "full_name": "str", "language": "str", "stars": "int", "forks": "int", "analysis_status": "str",
     "total_insights": "int", "avg_confidence": "float", "latest_insight": "ts", "follower_count": "int",
     "insights_by_type": "obj", "total_jobs": "int", "failed_jobs": "int", "latest_job_status": "str",
-}
-STATS_SORT = {
-    "stars": "stars", "insights": "total_insights", "followers": "follower_count", "full_name": "full_name",
 }
 
 

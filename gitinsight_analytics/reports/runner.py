@@ -146,10 +146,14 @@ def _kernel_manager_class(env: Mapping[str, str], log_path: Path) -> type:
 
 
 def kernel_env(database_url: str, read_url: str | None = None) -> dict[str, str]:
-    """What the kernel needs: the database and where to read (environment, never a parameter), quiet telemetry."""
+    """What the kernel needs: the database and where to read (environment, never a parameter), quiet telemetry,
+    and this process's workspace (the kernel runs in the notebooks' folder, which may be the package's own)."""
+    from ..settings import find_workspace
+
     return {
         "DATABASE_URL": database_url,
         "GITINSIGHT_READ_URL": read_url or database_url,
+        "GITINSIGHT_WORKSPACE": os.environ.get("GITINSIGHT_WORKSPACE") or str(find_workspace(Path.cwd())),
         "PLOOMBER_STATS_ENABLED": "false",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
@@ -318,8 +322,9 @@ def render_all(
     server, started if needed; reads through ``GITINSIGHT_READ_URL`` when set). ``read_url``: where the notebooks
     read (default: the engine's URL). Raises :class:`ReportFailed` after rendering everything if any report failed.
     """
+    from .. import resources
     from ..db import connect, resolve_read_url
-    from ..settings import PROJECT_ROOT
+    from ..settings import find_workspace
 
     owned = isinstance(source, Settings)
     if isinstance(source, Settings):
@@ -329,8 +334,8 @@ def render_all(
         notebooks_dir = notebooks_dir or source.notebooks_dir
     else:
         engine = source
-    reports_dir = reports_dir or PROJECT_ROOT / "reports"
-    notebooks_dir = notebooks_dir or PROJECT_ROOT / "notebooks"
+    reports_dir = reports_dir or find_workspace(Path.cwd()) / "reports"
+    notebooks_dir = notebooks_dir or resources.notebooks_dir()
     url = engine.url.render_as_string(hide_password=False)
     try:
         results = run_all(database_url=url, reports_dir=reports_dir, notebooks_dir=notebooks_dir, engine=engine,

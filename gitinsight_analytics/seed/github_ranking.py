@@ -16,15 +16,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from tqdm import tqdm
 
 from ..citus import staging
 from ..exceptions import DataLoadError
+from ..progress import progress_bar
 from . import github_ranking_sql as sql
 from .github_ranking_csv import (
     RankingFile,
@@ -116,7 +117,7 @@ def _copy_file(raw: psycopg.Connection, file: RankingFile, file_no: int) -> int:
     return rows
 
 
-def _stage_files(conn: Connection, paths: list[Path], counts: _Counts, bar: tqdm) -> list[_Staged]:
+def _stage_files(conn: Connection, paths: list[Path], counts: _Counts, bar: Any) -> list[_Staged]:
     """COPY each file not yet imported into gr_raw (header checked); skip those imported with the same content."""
     raw = conn.connection.driver_connection
     known = {row[0]: (row[1], row[2]) for row in conn.execute(text(sql.KNOWN_FILES_SQL))}
@@ -224,7 +225,7 @@ def _upsert(conn: Connection, counts: _Counts) -> None:
     counts.snapshots_added = _write_snapshots(conn, new_rows)
 
 
-def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: tqdm) -> None:
+def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: Any) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     on_citus = staging.stage(conn)  # on Citus: the tables copied to the coordinator (see citus.staging)
     for statement in (sql.RAW_SQL, sql.FILES_SQL, DERIVED_GITHUB_ID_FUNCTION):
@@ -260,7 +261,7 @@ def import_github_ranking(engine: Engine, paths: Sequence[str | Path], *, progre
     started = time.perf_counter()
     files = sorted(discover_files(paths), key=lambda p: (file_date(p), p.name))
     counts = _Counts()
-    with tqdm(total=len(files), desc="github-ranking", unit="file", disable=not progress) as bar:
+    with progress_bar(total=len(files), desc="github-ranking", unit="file", enabled=progress) as bar:
         try:
             with engine.begin() as conn:
                 _import(conn, files, counts, bar)

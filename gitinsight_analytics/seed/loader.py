@@ -222,12 +222,12 @@ def _execute(conn: Connection, statement: sql.Composable) -> None:
     conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
 
 
-def _progress_bar(total: int | None, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a no-op
+def _progress_bar(total: int | None, enabled: bool, desc: str):  # noqa: ANN202 - tqdm, lines, or None
     if not enabled:
         return None
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, unit="rows", unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
+    return progress_bar(total=total, unit="rows", desc=desc, unit_scale=True, dynamic_ncols=True, leave=True)
 
 
 def bulk_load(
