@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT", "POOL_PROFILES", "POOLER_PORT_OFFSET"]
+__all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT", "POOL_PROFILES", "POOLER_PORT_OFFSET",
+           "TEST_PAUSE_VARIABLE", "pause_point"]
 
 #: The checkout this package lives in (editable install): migrations/, notebooks/ and reports/ are found from it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -166,6 +167,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     pool = _pool_settings(env)
     reports = env.get("GITINSIGHT_REPORTS_DIR")
+    notebooks = env.get("GITINSIGHT_NOTEBOOKS_DIR")
     ranking = env.get("GITINSIGHT_GITHUB_RANKING_DIR")
     return Settings(
         home=home,
@@ -176,6 +178,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_name=env.get("GITINSIGHT_DB_NAME") or DEFAULT_DB_NAME,
         pool=pool,
         reports_dir=Path(reports).expanduser().resolve() if reports else PROJECT_ROOT / "reports",
+        notebooks_dir=Path(notebooks).expanduser().resolve() if notebooks else PROJECT_ROOT / "notebooks",
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
         github_ranking_dir=Path(ranking).expanduser().resolve() if ranking else Settings.github_ranking_dir,
         wal_archive=_bool(env, "GITINSIGHT_WAL_ARCHIVE", False) if env.get("GITINSIGHT_WAL_ARCHIVE") else None,
@@ -218,3 +221,21 @@ def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
         "pooler_pool_size": _int(env, "GITINSIGHT_POOLER_POOL_SIZE", max(4, 2 * (os.cpu_count() or 2)), 1, 1000),
         "use_pooler": None if not use or use.strip().lower() == "auto" else _bool(env, "GITINSIGHT_USE_POOLER", False),
     }
+
+
+#: Test-only: ``<checkpoint>:<folder>`` makes the process pause at that checkpoint (see :mod:`.checkpoints`).
+TEST_PAUSE_VARIABLE = "GITINSIGHT_TEST_PAUSE"
+
+
+def pause_point(env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """The checkpoint named by ``GITINSIGHT_TEST_PAUSE`` and its marker folder, or None (the normal case).
+
+    Read on its own, not in :class:`Settings`: checkpoints sit deep in library code that is not handed settings.
+    """
+    raw = (os.environ if env is None else env).get(TEST_PAUSE_VARIABLE) or ""
+    name, sep, folder = raw.partition(":")
+    if not sep or not name or not folder:
+        if raw:
+            raise ConfigurationError(f"{TEST_PAUSE_VARIABLE}={raw!r} is not <checkpoint>:<folder> (test-only setting)")
+        return None
+    return name, Path(folder)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
+import psycopg
+from sqlalchemy import exc as sa_exc
 
-from ..exceptions import GitInsightError
+from ..exceptions import DatabaseUnreachable, GitInsightError
 from . import db as db_commands
 
 __all__ = ["main", "cli"]
@@ -48,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     except GitInsightError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        # The server went away mid-command (stopped, restarted, network): its transaction was rolled back.
+        orig = getattr(exc, "orig", None) or exc
+        reason = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+        click.echo(f"error: lost the database connection, the command's open transaction was rolled back: {reason}",
+                   err=True)
+        return DatabaseUnreachable.exit_code
     return code if isinstance(code, int) else 0
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
+from ..checkpoints import checkpoint
 from ..citus import staging
 from ..exceptions import DataLoadError
 from . import github_ranking_sql as sql
@@ -246,6 +247,7 @@ def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: tqdm) -> 
                  [{"d": s.file.snapshot_date, "n": s.name, "s": s.file.sha256, "r": s.rows} for s in staged])
     if on_citus:
         staging.write_back(conn)
+    checkpoint("import.written")
     counts.latest_date = conn.execute(text("SELECT max(snapshot_date) FROM github_ranking_files")).scalar()
 
 
