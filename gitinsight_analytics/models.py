@@ -290,6 +290,9 @@ class ApiKey(Base):
         Index("idx_api_keys_key_hash", "key_hash"),
         Index("idx_api_keys_is_active", "is_active"),
         Index("idx_api_keys_expires_at", "expires_at"),
+        # One active (not revoked) key per user and name, enforced by the database: two `keys create` at once
+        # cannot both pass (issue 12).
+        Index("uq_api_keys_user_name_active", "user_id", "name", unique=True, postgresql_where=text("is_active")),
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .exceptions import ConfigurationError
 
 __all__ = ["PoolSettings", "Settings", "load_settings", "find_workspace", "PROJECT_ROOT", "POOL_PROFILES",
-           "POOLER_PORT_OFFSET", "WORKSPACE_MARKER"]
+           "POOLER_PORT_OFFSET", "WORKSPACE_MARKER", "TEST_PAUSE_VARIABLE", "pause_point"]
 
 #: The folder above the package: the repository in a source checkout (its tests and benchmarks use it). Nothing
 #: in the package finds files through it: shipped files come from :mod:`.resources`, the rest from the workspace.
@@ -184,10 +184,14 @@ def _workspace(env: Mapping[str, str]) -> Path:
     return path
 
 
-def _workspace_files(workspace: Path) -> dict[str, Path]:
-    """Notebooks and schedule: the workspace's own when it has them, else the ones shipped with the package."""
+def _workspace_files(workspace: Path, notebooks_dir: str | None) -> dict[str, Path]:
+    """Notebooks (``GITINSIGHT_NOTEBOOKS_DIR``, else the workspace's own when it has them, else the ones shipped
+    with the package) and the schedule (the workspace's, else the shipped one)."""
     from . import resources
 
+    if notebooks_dir:
+        return {"notebooks_dir": Path(notebooks_dir).expanduser().resolve(),
+                "schedule_path": _workspace_files(workspace, None)["schedule_path"]}
     notebooks, schedule = workspace / "notebooks", workspace / WORKSPACE_MARKER
     return {"notebooks_dir": notebooks if notebooks.is_dir() else resources.notebooks_dir(),
             "schedule_path": schedule if schedule.is_file() else resources.default_schedule()}
@@ -208,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     pool = _pool_settings(env)
     reports = env.get("GITINSIGHT_REPORTS_DIR")
+    notebooks = env.get("GITINSIGHT_NOTEBOOKS_DIR")
     ranking = env.get("GITINSIGHT_GITHUB_RANKING_DIR")
     return Settings(
         home=home,
@@ -219,7 +224,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool=pool,
         workspace=workspace,
         reports_dir=Path(reports).expanduser().resolve() if reports else workspace / "reports",
-        **_workspace_files(workspace),
+        **_workspace_files(workspace, notebooks),
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
         github_ranking_dir=(Path(ranking).expanduser().resolve() if ranking
                             else workspace / "data" / "github-ranking"),
@@ -263,3 +268,21 @@ def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
         "pooler_pool_size": _int(env, "GITINSIGHT_POOLER_POOL_SIZE", max(4, 2 * (os.cpu_count() or 2)), 1, 1000),
         "use_pooler": None if not use or use.strip().lower() == "auto" else _bool(env, "GITINSIGHT_USE_POOLER", False),
     }
+
+
+#: Test-only: ``<checkpoint>:<folder>`` makes the process pause at that checkpoint (see :mod:`.checkpoints`).
+TEST_PAUSE_VARIABLE = "GITINSIGHT_TEST_PAUSE"
+
+
+def pause_point(env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """The checkpoint named by ``GITINSIGHT_TEST_PAUSE`` and its marker folder, or None (the normal case).
+
+    Read on its own, not in :class:`Settings`: checkpoints sit deep in library code that is not handed settings.
+    """
+    raw = (os.environ if env is None else env).get(TEST_PAUSE_VARIABLE) or ""
+    name, sep, folder = raw.partition(":")
+    if not sep or not name or not folder:
+        if raw:
+            raise ConfigurationError(f"{TEST_PAUSE_VARIABLE}={raw!r} is not <checkpoint>:<folder> (test-only setting)")
+        return None
+    return name, Path(folder)

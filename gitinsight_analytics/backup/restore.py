@@ -3,8 +3,10 @@ transaction, then verified (:mod:`.backup_verify`).
 
 ``pg_restore --clean`` cannot drop the constraints of audit_logs' partitions, so the public schema is dropped and
 made again as PostgreSQL makes it (owner ``pg_database_owner``, USAGE for PUBLIC) and pg_restore's SQL is streamed
-into one psql transaction. psql only commits at the end of its input, which it gets only once pg_restore has
-read the whole archive: a failure anywhere leaves the target as it was.
+into one psql transaction. The transaction is opened and committed by the script itself (``BEGIN`` first,
+``COMMIT`` written only once pg_restore has read the whole archive), not by ``psql --single-transaction``, which
+commits at the end of its input: if this process dies mid-stream, psql meets the end of its input without a
+COMMIT and the server rolls everything back. A failure anywhere leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine, make_url
 
+from ..checkpoints import checkpoint
 from ..citus.sql import CITUS_PRESENT_SQL
 from ..db import redact, sqlalchemy_url
 from ..exceptions import (
@@ -36,7 +39,7 @@ from ..exceptions import (
 from .facts import connect, libpq_target
 from .sets import GLOBALS, BackupSet, open_backup
 from .tools import pg_tool
-from .verify import Verification, verify_database
+from .verify import Verification, older_revision, verify_database
 
 __all__ = ["LOCK_TIMEOUT", "RestoreReport", "restore_target", "restore_backup"]
 
@@ -70,6 +73,8 @@ class RestoreReport:
     roles_created: tuple[str, ...]
     verification: Verification
     seconds: float
+    #: The backup's older alembic revision the restored database was upgraded from (None: it was at head).
+    upgraded_from: str | None = None
 
 
 def restore_target(base_url: str, into: str | None) -> tuple[str, str | None]:
@@ -147,11 +152,11 @@ def _copy_script(script: IO[bytes], psql: IO[bytes], server_version: int) -> Non
 def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bindir: Path | None) -> None:
     """Create ``roles`` and replace the public schema by the dump, in one transaction."""
     target, env = libpq_target(url)
-    prefix = "\n".join([f"SET lock_timeout = '{LOCK_TIMEOUT}';",
+    prefix = "\n".join(["BEGIN;", f"SET lock_timeout = '{LOCK_TIMEOUT}';",
                         *_role_statements((backup.path / GLOBALS).read_text(), roles), _PUBLIC_SCHEMA])
     with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as reader_err:
-        psql = subprocess.Popen([pg_tool("psql", bindir), "--no-psqlrc", "--quiet", "--single-transaction",
-                                 "--set", "ON_ERROR_STOP=1", "--dbname", target, "--file", "-"],
+        psql = subprocess.Popen([pg_tool("psql", bindir), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+                                 "--dbname", target, "--file", "-"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err, env=env,
                                 bufsize=0)
         reader = subprocess.Popen([pg_tool("pg_restore", bindir), "--no-owner", "--file", "-",
@@ -159,6 +164,7 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
         broken = False
         try:
             psql.stdin.write(prefix.encode())
+            checkpoint("restore.sent")  # psql has the schema dropped and made again, in its open transaction
             _copy_script(reader.stdout, psql.stdin, server_version)
         except BrokenPipeError:  # psql stopped at an error: reported below
             broken = True
@@ -171,7 +177,8 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
             raise GitInsightError(f"restore failed, database unchanged: pg_restore: "
                                   f"{_error_line(reader_err.read(), 'could not read the archive')}")
         try:
-            psql.stdin.close()  # end of input: psql commits
+            psql.stdin.write(b"\nCOMMIT;\n")  # the whole archive was read: only now may psql commit
+            psql.stdin.close()
         except BrokenPipeError:
             pass
         if psql.wait() != 0:
@@ -210,7 +217,7 @@ def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Pa
     from ..citus import snapshot
 
     with snapshot.scratch_database(url) as scratch:
-        restore_backup(scratch, backup, bindir=bindir)
+        restore_backup(scratch, backup, bindir=bindir, upgrade=False)
         snapshot.copy_into_cluster(scratch, url)
     not_verified = f"{backup.name} was restored into {database} (committed) but NOT verified: "
     try:
@@ -225,14 +232,35 @@ def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Pa
     return report
 
 
+def _upgrade(url: str, backup: BackupSet, database: str) -> str:
+    """Migrate the restored (and verified) database from the backup's older revision to head."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .. import migrate
+    from ..db import make_engine
+    from ..settings import PoolSettings
+
+    engine = make_engine(url, pool=PoolSettings(size=1, max_overflow=1))
+    try:
+        migrate.upgrade(engine)
+    except (SQLAlchemyError, GitInsightError) as exc:
+        raise RestoreNotVerified(f"{backup.name} was restored into {database} (committed, verified at revision "
+                                 f"{backup.revision}) but upgrading it to head failed: {_first_line(exc)}") from None
+    finally:
+        engine.dispose()
+    return str(backup.revision)
+
+
 def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: bool = False, admin_url: str | None = None,
-                   bindir: Path | None = None) -> RestoreReport:
+                   bindir: Path | None = None, upgrade: bool = True) -> RestoreReport:
     """Restore the backup set ``source`` (a path, or a set :func:`.backups.open_backup` checked) into ``target``
     and verify it.
 
     Refused (nothing changed) when the archive does not match its manifest, or when the target holds rows and
     ``force`` is False. With ``admin_url`` a missing target database is created through it (and dropped again
-    if the restore fails). Raises :class:`RestoreNotVerified` when the restore committed but a check failed.
+    if the restore fails). A backup of an older revision of this checkout is verified as restored, then (with
+    ``upgrade``) migrated to head. Raises :class:`RestoreNotVerified` when the restore committed but a check (or
+    that upgrade) failed.
     """
     started = time.perf_counter()
     backup = source if isinstance(source, BackupSet) else open_backup(source, bindir=bindir)
@@ -268,10 +296,14 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
         raise
     not_verified = f"{backup.name} was restored into {database} (committed) but NOT verified: "
     try:
-        verification = verify_database(url, backup, bindir=bindir)
+        verification = verify_database(url, backup, bindir=bindir, upgradable=upgrade)
     except (psycopg.Error, GitInsightError) as exc:
         raise RestoreNotVerified(not_verified + _first_line(exc)) from None
-    report = RestoreReport(backup, database, not exists, tuple(missing), verification, time.perf_counter() - started)
+    upgraded_from = None
+    if upgrade and not verification.problems and older_revision(backup.revision):
+        upgraded_from = _upgrade(url, backup, database)
+    report = RestoreReport(backup, database, not exists, tuple(missing), verification, time.perf_counter() - started,
+                           upgraded_from)
     if verification.problems:
         error = RestoreNotVerified(not_verified + "; ".join(verification.problems))
         error.report = report  # type: ignore[attr-defined]

@@ -6,6 +6,10 @@ database, server version, alembic revision, per-table row counts and checksums (
 policies and the roles the schema names, and the size and sha256 of every file. The counts and checksums are
 read in the very snapshot both dumps are taken from (``pg_export_snapshot`` / ``pg_dump --snapshot``), so they
 describe exactly what the dump holds. Restoring is :mod:`.backup_restore`.
+
+A set is written into a hidden staging folder (``.gitinsight_*.partial``, locked by the writing process) and
+renamed to its name only when complete: a crash or a full disk never leaves a set that ``backup list`` shows, and
+the next ``backup create`` removes staging folders whose writer died.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +34,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
+from .. import atomic
+from ..checkpoints import checkpoint
 from ..citus.sql import CITUS_PRESENT_SQL
 from ..exceptions import GitInsightError, ValidationError
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
@@ -52,6 +60,9 @@ __all__ = [
 FORMAT = "gitinsight-backup/1"
 FULL_DUMP, SCHEMA_DUMP, GLOBALS, MANIFEST = "full.dump", "schema.sql", "globals.sql", "manifest.json"
 _SET = "a backup set folder or its full.dump, from `gitinsight backup create`"
+_STAGING = ".gitinsight_*.partial"
+#: A staging folder without a lock file (never locked, or written by an older version) counts as abandoned after.
+_UNLOCKED_GRACE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,30 @@ def _one_line_errors() -> Iterator[None]:
         raise GitInsightError(f"backup failed, nothing written: {reason}") from None
 
 
+def _exit_reason(code: int, stderr: bytes | str) -> str:
+    """pg_dump's error line, or the signal that ended it (SIGXFSZ: the file size limit)."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (file size limit exceeded)" if name == "SIGXFSZ" else ""
+        return f"killed by {name}{hint}"
+    return _last_line(stderr, "no message")
+
+
+def _remove_abandoned(directory: Path) -> None:
+    """Staging folders of earlier runs whose process died (lock free), or unlocked ones older than an hour."""
+    for folder in directory.glob(_STAGING):
+        lock = folder / atomic.LOCK_FILE
+        if lock.exists():
+            dead = atomic.abandoned(lock)
+        else:
+            try:
+                dead = time.time() - folder.stat().st_mtime > _UNLOCKED_GRACE_S
+            except FileNotFoundError:
+                continue
+        if dead:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _free_name(directory: Path, created: dt.datetime) -> str:
     base = f"gitinsight_{created:%Y%m%dT%H%M%SZ}"
     name, n = base, 1
@@ -196,8 +231,11 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
 
         with snapshot.plain_copy(engine) as plain:
             return create_backup(plain, directory, bindir=bindir, on_snapshot=on_snapshot)
+    _remove_abandoned(directory)
     staging = Path(tempfile.mkdtemp(prefix=".gitinsight_", suffix=".partial", dir=directory))  # mode 0700
+    lock = None
     try:
+        lock = atomic.hold(staging / atomic.LOCK_FILE)  # freed when this process ends, however it ends
         with connect(url) as conn, _one_line_errors():
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
@@ -219,20 +257,29 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
                     proc.communicate()
                 raise
             ended = [(what, proc.communicate()[1], proc.returncode) for what, proc in dumps]
-            failures = [f"pg_dump ({what}) failed: {_last_line(err, 'no message')}" for what, err, code in ended
+            failures = [f"pg_dump ({what}) failed: {_exit_reason(code, err)}" for what, err, code in ended
                         if code != 0]
             if failures:
                 raise GitInsightError(f"backup failed, nothing written: {failures[0]}")
             globals_note = _dump_globals(url, env, staging / GLOBALS, facts, conn, bindir)
             conn.rollback()
+        checkpoint("backup.dumped")
         name = _free_name(directory, created)
         manifest = _manifest(name, created, facts, globals_note, staging)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        try:
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        except OSError as exc:
+            raise GitInsightError(f"backup failed, nothing written: cannot write {MANIFEST} "
+                                  f"({exc.strerror or exc})") from None
+        (staging / atomic.LOCK_FILE).unlink()  # still held: a rival sees a young unlocked folder, and waits
         final = directory / name
         staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            lock.close()
     return BackupSet(final, manifest)
 
 

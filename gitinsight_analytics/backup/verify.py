@@ -16,7 +16,7 @@ from .facts import DatabaseFacts, compare_tables, connect, database_facts, libpq
 from .sets import BackupSet
 from .tools import pg_tool
 
-__all__ = ["Verification", "verify_database", "run_amcheck"]
+__all__ = ["older_revision", "Verification", "verify_database", "run_amcheck"]
 
 APPLICATION_ROLE = "application_role"
 
@@ -77,17 +77,33 @@ def run_amcheck(url: str, *, bindir: Path | None = None) -> tuple[str, str | Non
     return "pg_amcheck: FAILED", f"pg_amcheck found problems: {detail[0] if detail else done.returncode}"
 
 
-def _revision_problem(facts: DatabaseFacts, recorded: str | None, heads: list[str]) -> str | None:
+def _revision_problem(facts: DatabaseFacts, recorded: str | None, heads: list[str],
+                      upgradable: bool = False) -> str | None:
+    """A revision other than the backup's; or, unless ``upgradable`` (an older revision of this checkout, which
+    the restore then upgrades), one that is not head."""
     if facts.revision != recorded:
         return f"alembic revision is {facts.revision}, the backup's {recorded}"
-    if facts.revision not in heads:
+    if facts.revision not in heads and not upgradable:
         return (f"alembic revision {facts.revision} is not this checkout's head ({', '.join(heads)}): "
                 "run `gitinsight db upgrade`")
     return None
 
 
-def verify_database(url: str, backup: BackupSet, *, bindir: Path | None = None) -> Verification:
-    """Run every check on the restored database ``url`` against ``backup``'s manifest; refresh the views."""
+def older_revision(revision: str | None) -> bool:
+    """Whether ``revision`` is a revision of this checkout's migrations other than head (it can be upgraded)."""
+    from .. import migrate
+
+    if revision is None or revision in migrate.heads():
+        return False
+    from alembic.script import ScriptDirectory
+
+    return revision in {r.revision for r in ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()}
+
+
+def verify_database(url: str, backup: BackupSet, *, bindir: Path | None = None,
+                    upgradable: bool = False) -> Verification:
+    """Run every check on the restored database ``url`` against ``backup``'s manifest; refresh the views.
+    ``upgradable``: an older revision of this checkout is not a problem (the caller upgrades it next)."""
     from .. import migrate
     from ..db import make_engine
     from ..maintenance.refresh import refresh_repository_stats
@@ -118,7 +134,8 @@ def verify_database(url: str, backup: BackupSet, *, bindir: Path | None = None) 
     result.problems += [f"role {r} does not exist" for r in sorted(wanted_roles - present)]
     heads = migrate.heads()
     result.head = facts.revision in heads
-    if (problem := _revision_problem(facts, manifest.get("alembic_revision"), heads)) is not None:
+    upgradable = upgradable and older_revision(facts.revision)
+    if (problem := _revision_problem(facts, manifest.get("alembic_revision"), heads, upgradable)) is not None:
         result.problems.append(problem)
     result.amcheck, problem = run_amcheck(url, bindir=bindir)
     if problem:

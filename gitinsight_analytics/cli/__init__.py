@@ -10,8 +10,7 @@ import sys
 from importlib import import_module
 
 import click
-
-from ..exceptions import GitInsightError
+from ..exceptions import DatabaseUnreachable, GitInsightError
 
 __all__ = ["main", "cli", "COMMAND_HELP"]
 
@@ -127,7 +126,25 @@ def main(argv: list[str] | None = None) -> int:
     except GitInsightError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except Exception as exc:
+        if not _connection_lost(exc):
+            raise
+        # The server went away mid-command (stopped, restarted, network): its transaction was rolled back.
+        orig = getattr(exc, "orig", None) or exc
+        reason = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+        click.echo(f"error: lost the database connection, the command's open transaction was rolled back: {reason}",
+                   err=True)
+        return DatabaseUnreachable.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lost connection (imported here: ``--help`` loads neither driver nor SQLAlchemy)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
+                            psycopg.InterfaceError))
 
 
 if __name__ == "__main__":

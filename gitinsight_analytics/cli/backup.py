@@ -74,6 +74,8 @@ def _summary(report: RestoreReport) -> None:
                + (f" ({'; '.join(extra)})" if extra else "") + f" in {report.seconds:.1f} s")
     for line in report.verification.summary():
         click.echo(f"  {line}")
+    if report.upgraded_from:
+        click.echo(f"  upgraded from revision {report.upgraded_from} to head")
 
 
 @backup_group.command("restore")

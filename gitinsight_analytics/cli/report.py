@@ -65,7 +65,9 @@ def run_cmd(name: str, pairs: tuple[tuple[str, str], ...]) -> None:
     click.echo(describe(result))
     click.echo(f"index: {cfg.reports_dir / 'index.html'}")
     if not result.ok:
-        raise ReportFailed(f"report {name} failed; its executed notebook is {result.notebook}")
+        if result.notebook.exists():
+            raise ReportFailed(f"report {name} failed; its executed notebook is {result.notebook}")
+        raise ReportFailed(f"report {name} failed: {result.error}")
 
 
 @report.command("all")

@@ -261,7 +261,7 @@ CREATE INDEX idx_snapshot_deltas_date ON repository_snapshot_deltas (snapshot_da
 #: Windows (days) whose star trends are precomputed for the newest snapshot day (repository_star_trends).
 STAR_TREND_WINDOWS = (7, 14, 30, 90)
 
-# Issue 14 (migration 0007): trending_by_stars for the newest snapshot day and the windows of STAR_TREND_WINDOWS,
+# Issue 14 (migration 0008): trending_by_stars for the newest snapshot day and the windows of STAR_TREND_WINDOWS,
 # before the LIMIT and the language filter: one row per (window, repository), computed from
 # repository_snapshot_deltas by the statement of queries.trending._STARS_SQL with its parameters as columns
 # (same expressions and types: float8 weights, dates, a UTC-midnight cut-off for inactive repositories). It is

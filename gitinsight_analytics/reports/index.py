@@ -1,24 +1,63 @@
 """``reports/index.html``: every run with its parameters, time, duration and status, newest first.
 
-Built from the ``run.json`` each run writes (see :mod:`.runner`); a run directory without one (a crash before
-it was written) is listed as ``unknown``. The page is self-contained (inline CSS, no scripts) and every value
-is HTML-escaped: parameters are user input.
+Built from the ``run.json`` each run writes (see :mod:`.runner`). A run marked ``running`` whose lock is free
+(its process was killed or crashed) is recorded as ``failed`` with the reason, so nothing stays ``running``
+forever; a run directory without run.json is listed as ``unknown``. The page is written under a lock and renamed
+into place, so concurrent commands (``report due`` next to ``report run`` or ``prune``) never interleave it. The
+page is self-contained (inline CSS, no scripts) and every value is HTML-escaped: parameters are user input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import html
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_runs", "write_index", "render_index"]
+from .. import atomic
+
+__all__ = ["load_runs", "write_index", "render_index", "INTERRUPTED", "INDEX_LOCK"]
+
+#: The error of a run whose process ended while it was ``running``.
+INTERRUPTED = "interrupted: the process running this report ended before it finished (killed or crashed)"
+INDEX_LOCK = ".index.lock"
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` of a ``running`` run: unchanged while its process works on it, else recorded as failed (run.json
+    rewritten, leftovers of unfinished writes removed)."""
+    lock = directory / atomic.LOCK_FILE
+    if lock.exists():
+        if not atomic.abandoned(lock):
+            return meta
+    elif _alive(meta.get("pid")):  # a run started before runs held a lock
+        return meta
+    meta = {**meta, "status": "failed", "error": INTERRUPTED}
+    meta.pop("pid", None)
+    for leftover in directory.glob(".*"):
+        if leftover.name != atomic.LOCK_FILE and leftover.is_file():
+            leftover.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a read-only or full disk: shown as failed all the same
+        atomic.write_text(directory / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
+    return meta
 
 
 def load_runs(reports_dir: Path) -> list[dict[str, Any]]:
-    """Metadata of every run under ``reports_dir``, newest first."""
+    """Metadata of every run under ``reports_dir``, newest first; interrupted runs are recorded as failed."""
     runs = []
     for directory in Path(reports_dir).glob("*/*/"):
         if not directory.is_dir() or directory.name.startswith("."):
@@ -29,6 +68,8 @@ def load_runs(reports_dir: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             meta = {"name": directory.parent.name, "run_id": directory.name, "status": "unknown",
                     "parameters": {}, "started_at": ""}
+        if meta.get("status") == "running":
+            meta = _recover(directory, meta)
         meta["_dir"] = directory
         runs.append(meta)
     runs.sort(key=lambda m: (str(m.get("started_at", "")), str(m.get("run_id", ""))), reverse=True)
@@ -106,11 +147,12 @@ def render_index(runs: list[dict[str, Any]], *, now: dt.datetime | None = None) 
 
 
 def write_index(reports_dir: Path) -> Path:
-    """Rebuild ``reports_dir/index.html`` from the runs on disk (atomically) and return its path."""
+    """Rebuild ``reports_dir/index.html`` from the runs on disk and return its path: read and written under an
+    exclusive lock (the last writer has seen every run finished before it), renamed into place."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / "index.html"
-    tmp = reports_dir / f".index.{os.getpid()}.tmp"
-    tmp.write_text(render_index(load_runs(reports_dir)), encoding="utf-8")
-    os.replace(tmp, path)
+    with open(reports_dir / INDEX_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        atomic.write_text(path, render_index(load_runs(reports_dir)))
     return path

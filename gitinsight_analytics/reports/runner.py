@@ -7,6 +7,11 @@ The kernel gets the database URL through its environment only, so it is never a 
 notebook, the log and the HTML are scrubbed of the URL and password all the same. The notebooks read through
 ``GITINSIGHT_READ_URL`` (``connect(read=True)``): the read URL given to the runner (e.g. the streaming replica),
 else the database URL.
+
+Crashes and full disks: every file of a run is written whole or not at all (:mod:`..atomic`; papermill writes a
+hidden ``.<name>.partial.ipynb`` that becomes ``<name>.ipynb`` only once it reads back as a notebook), and the run
+holds a lock on ``<run>/.lock`` while it works, so a run whose process died is told from a live one
+(:func:`.index.load_runs` then records it as failed).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import os
 import re
 import secrets as _secrets
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +32,8 @@ from urllib.parse import quote, quote_plus
 
 from sqlalchemy.engine import Engine, make_url
 
+from .. import atomic
+from ..checkpoints import checkpoint
 from ..exceptions import GitInsightError, ValidationError
 from ..settings import Settings
 from . import params as _params
@@ -96,7 +104,7 @@ def _utc(now: dt.datetime) -> str:
     return now.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']+:)[^@\s\"']+@", re.I)
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]{0,31}://[^:/@\s\"']+:)[^@\s\"']+@", re.I)
 
 
 def _secret_strings(database_url: str | None) -> list[str]:
@@ -163,8 +171,7 @@ def export_html(notebook_path: Path, html_path: Path, *, meta: Mapping[str, Any]
     """Write the notebook as self-contained HTML without code cells (see :mod:`.html`)."""
     from .html import notebook_to_html
 
-    html_path.write_text(notebook_to_html(notebook_path, meta=meta), encoding="utf-8")
-    return html_path
+    return atomic.write_text(html_path, notebook_to_html(notebook_path, meta=meta))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -194,8 +201,6 @@ def run_report(
     Raises :class:`ValidationError` for bad parameters; a notebook that fails returns a result with status
     ``failed`` (its executed notebook and HTML are kept).
     """
-    import papermill as pm
-
     notebooks_dir, reports_dir = Path(notebooks_dir), Path(reports_dir)
     source = notebooks_dir / f"{name}.ipynb"
     if name not in _params.SPECS or not source.is_file():
@@ -211,45 +216,105 @@ def run_report(
     started = dt.datetime.now(dt.UTC)
     run_id = _new_run_id(started)
     directory = reports_dir / name / run_id
-    directory.mkdir(parents=True)
+    # Made under a hidden name, locked and described, then renamed: a run is never seen without its lock held.
+    hidden = directory.with_name(f".{run_id}")
+    hidden.mkdir(parents=True)
+    lock = atomic.hold(hidden / atomic.LOCK_FILE)  # released when the run ends, or its process dies
+    try:
+        record: dict[str, Any] = {"name": name, "run_id": run_id, "status": "running", "parameters": effective,
+                                  "started_at": _utc(started), "trigger": trigger, "pid": os.getpid()}
+        try:
+            _write_run_json(hidden, record)
+            hidden.rename(directory)
+        except BaseException:
+            shutil.rmtree(hidden, ignore_errors=True)
+            raise
+        record = _execute(source, directory, record, timeout=timeout, database_url=database_url, read_url=read_url)
+        (directory / atomic.LOCK_FILE).unlink(missing_ok=True)  # finished: run.json says so, the lock is not needed
+    finally:
+        lock.close()
+    if update_index:
+        write_index(reports_dir)
+    return RunResult(name=name, run_id=run_id, directory=directory, status=record["status"], parameters=effective,
+                     started_at=record["started_at"], finished_at=record["finished_at"],
+                     duration_s=record["duration_s"], error=record["error"], trigger=trigger)
+
+
+def _execute(source: Path, directory: Path, record: dict[str, Any], *, timeout: int, database_url: str,
+             read_url: str | None) -> dict[str, Any]:
+    """Run the notebook into ``directory`` (notebook, HTML, kernel.log, run.json); returns the final run.json.
+
+    Raises :class:`GitInsightError` only when run.json itself cannot be written (a full disk): the run then stays
+    ``running`` on disk until :func:`.index.load_runs` finds its lock free and records it as failed.
+    """
+    import papermill as pm
+
+    name, effective = record["name"], record["parameters"]
     output = directory / f"{name}.ipynb"
-    record: dict[str, Any] = {"name": name, "run_id": run_id, "status": "running", "parameters": effective,
-                              "started_at": _utc(started), "trigger": trigger, "pid": os.getpid()}
-    _write_json(directory / "run.json", record)
+    partial = directory / f".{name}.partial.ipynb"
+    checkpoint("report.started")
     clock = time.perf_counter()
     error = None
     logging.getLogger("papermill").setLevel(logging.WARNING)
     try:
         pm.execute_notebook(
-            str(source), str(output), parameters=effective, kernel_name=KERNEL_NAME, cwd=str(notebooks_dir),
+            str(source), str(partial), parameters=effective, kernel_name=KERNEL_NAME, cwd=str(source.parent),
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
             execution_timeout=timeout, extra_arguments=[f"--IPKernelApp.exec_lines={[SKIP_SLOW_IMPORTS]!r}"],
             kernel_manager_class=_kernel_manager_class(kernel_env(database_url, read_url), directory / "kernel.log"),
         )
     except Exception as exc:  # noqa: BLE001 - any failure of the run is recorded, not raised
         error = _scrub(_one_line(exc), database_url, read_url)
-        log.warning("report %s failed: %s", name, error)
+        log.info("report %s failed: %s", name, error)  # the caller reports it (one line in the CLI)
     duration = round(time.perf_counter() - clock, 2)
-    finished = dt.datetime.now(dt.UTC)
-    status = "failed" if error else "succeeded"
-    record.update(status=status, finished_at=_utc(finished), duration_s=duration, error=error)
+    record.update(status="failed" if error else "succeeded", finished_at=_utc(dt.datetime.now(dt.UTC)),
+                  duration_s=duration, error=error)
     record.pop("pid", None)
-    for path in (output, directory / "kernel.log"):
-        if path.exists():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            path.write_text(_scrub(text, database_url, read_url), encoding="utf-8")
+    try:
+        _finish_files(name, directory, partial, output, record, database_url, read_url)
+    except OSError as exc:  # a full disk: no half-written notebook or HTML is left, the run says why
+        for path in (partial, output, directory / f"{name}.html"):
+            path.unlink(missing_ok=True)
+        record.update(status="failed", error=_scrub(f"writing the report failed: {_one_line(exc)}", database_url,
+                                                    read_url))
+    _write_run_json(directory, record)
+    return record
+
+
+def _finish_files(name: str, directory: Path, partial: Path, output: Path, record: dict[str, Any],
+                  database_url: str, read_url: str | None) -> None:
+    """Scrub the executed notebook and the kernel log, move the notebook into place (only if papermill wrote it
+    whole) and export the HTML; a failed export is recorded in ``record``."""
+    import nbformat
+
+    log_path = directory / "kernel.log"
+    if log_path.exists():
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        atomic.write_text(log_path, _scrub(text, database_url, read_url))
+    if partial.exists():
+        text = _scrub(partial.read_text(encoding="utf-8", errors="replace"), database_url, read_url)
+        partial.unlink()
+        try:
+            nbformat.reads(text, as_version=4)
+        except Exception as exc:  # noqa: BLE001 - cut short (a full disk while papermill wrote it)
+            record.update(status="failed", error=record["error"] or f"the executed notebook is incomplete: "
+                                                                     f"{_one_line(exc)}")
+            return
+        atomic.write_text(output, text)
     if output.exists():
         try:
             export_html(output, directory / f"{name}.html", meta=record)
         except Exception as exc:  # noqa: BLE001 - a broken export must still leave run.json behind
             failure = _scrub(f"HTML export failed: {_one_line(exc)}", database_url, read_url)
             record.update(status="failed", error=failure)
-    _write_json(directory / "run.json", record)
-    if update_index:
-        write_index(reports_dir)
-    return RunResult(name=name, run_id=run_id, directory=directory, status=record["status"], parameters=effective,
-                     started_at=record["started_at"], finished_at=record["finished_at"], duration_s=duration,
-                     error=record["error"], trigger=trigger)
+
+
+def _write_run_json(directory: Path, record: Mapping[str, Any]) -> None:
+    try:
+        atomic.write_text(directory / "run.json", json.dumps(record, indent=2, default=str) + "\n")
+    except OSError as exc:
+        raise GitInsightError(f"report {record['name']}: cannot write {directory / 'run.json'} "
+                              f"({exc.strerror or exc}); the run is recorded as failed next time") from None
 
 
 def _scrub(text: str, database_url: str, read_url: str | None) -> str:
@@ -266,12 +331,6 @@ def catch_up(database_url: str, read_url: str | None, *, timeout: float = 60) ->
     from ..replica import wait_for_replay
 
     wait_for_replay(libpq_url(database_url), libpq_url(read_url), timeout=timeout)
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def run_all(

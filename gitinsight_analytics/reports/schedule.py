@@ -29,12 +29,13 @@ import fcntl
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import atomic
+from ..checkpoints import checkpoint
 from ..exceptions import GitInsightError, ValidationError
 from . import params as _params
 from .index import load_runs
@@ -282,10 +283,7 @@ def read_state(reports_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_state(reports_dir: Path, state: Mapping[str, Any]) -> None:
-    path = Path(reports_dir) / STATE_NAME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(Path(reports_dir) / STATE_NAME, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def due_entries(entries: list[_E], state: Mapping[str, Any], now: dt.datetime) -> list[_E]:
@@ -328,7 +326,7 @@ def prune(reports_dir: Path, *, retention_days: int, now: dt.datetime | None = N
           dry_run: bool = False) -> list[Path]:
     """Delete runs that started more than ``retention_days`` ago, always keeping each report's newest run.
 
-    Runs marked ``running`` are kept unless they started over a day ago (a crashed run).
+    Runs still ``running`` are kept (:func:`.index.load_runs` records those whose process died as failed).
     Returns the run directories removed (or that would be).
     """
     if retention_days < 1:
@@ -347,12 +345,11 @@ def prune(reports_dir: Path, *, retention_days: int, now: dt.datetime | None = N
             started = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             continue
-        stale_running = run.get("status") == "running" and now - started > dt.timedelta(days=1)
-        if started >= cutoff or (run.get("status") == "running" and not stale_running):
+        if started >= cutoff or run.get("status") == "running":  # a live run (a dead one reads as failed)
             continue
         removed.append(run["_dir"])
         if not dry_run:
-            shutil.rmtree(run["_dir"], ignore_errors=True)
+            atomic.remove_tree(run["_dir"])  # renamed away first: never seen half-deleted
     return removed
 
 
@@ -448,6 +445,7 @@ def run_due(
     schedule = read_schedule(schedule_path)
     outcome = DueOutcome()
     with schedule_lock(reports_dir):
+        checkpoint("due.locked")
         now = now or dt.datetime.now(dt.UTC)
         stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         state = read_state(reports_dir)

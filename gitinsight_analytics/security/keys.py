@@ -18,14 +18,16 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ..checkpoints import checkpoint
 from ..exceptions import KeyRejected, PgcryptoUnavailable, ValidationError
 from .tokens import candidate_hashes, generate_key, hash_key, parse_key
 
 __all__ = [
     "PERMISSIONS",
     "DEFAULT_PERMISSIONS",
+    "ACTIVE_NAME_INDEX",
     "KeyInfo",
     "KeyRequest",
     "CreatedKey",
@@ -46,12 +48,14 @@ PERMISSIONS = ("read:repositories", "read:insights", "write:analysis", "read:aud
 DEFAULT_PERMISSIONS = ("read:repositories", "read:insights")
 MAX_DAYS = 36_500
 _DAYS = re.compile(r"(\d{1,6})d")
+#: The partial unique index that admits one active key per user and name (migration 0007).
+ACTIVE_NAME_INDEX = "uq_api_keys_user_name_active"
 
 #: A key's row with its owner and status; queries append their WHERE clause.
 _SELECT = """
 SELECT k.id, k.user_id, u.username, k.name, k.permissions, k.created_at, k.last_used, k.expires_at, k.key_hash,
        k.encrypted_key IS NOT NULL AS encrypted,
-       CASE WHEN k.is_active IS NOT TRUE THEN 'revoked' WHEN k.expires_at <= now() THEN 'expired' ELSE 'active' END
+       CASE WHEN k.expires_at <= now() THEN 'expired' WHEN k.is_active IS NOT TRUE THEN 'revoked' ELSE 'active' END
            AS status
 FROM api_keys k JOIN users u ON u.id = k.user_id
 """
@@ -184,20 +188,35 @@ def create_key(engine: Engine, user: str, *, name: str, permissions: Iterable[st
             "ELSE now() + make_interval(days => CAST(:d AS integer)) END AS e) s"), {"d": days, "a": at}).one()
         if expires_at is not None and not future:
             raise ValidationError("expires", f"{expires_at:%Y-%m-%d %H:%M%z} is not in the future", "a later time")
-        clash = conn.execute(text("SELECT id FROM api_keys WHERE user_id = :u AND name = :n AND is_active "
-                                  "AND (expires_at IS NULL OR expires_at > now()) LIMIT 1"),
+        # An expired key gives up its name (it stays expired); the unique index uq_api_keys_user_name_active then
+        # admits one active key per user and name, even when two creates run at once.
+        conn.execute(text("UPDATE api_keys SET is_active = false WHERE user_id = :u AND name = :n AND is_active "
+                          "AND expires_at <= now()"), {"u": user_id, "n": request.name})
+        clash = conn.execute(text("SELECT id FROM api_keys WHERE user_id = :u AND name = :n AND is_active LIMIT 1"),
                              {"u": user_id, "n": request.name}).scalar()
         if clash:
-            raise ValidationError("name", f"user already has an active key named {request.name!r} ({clash})",
-                                  "a name not used by their active keys")
+            raise _name_taken(request.name, clash)
+        checkpoint("keys.checked")
         encrypted, note = _encrypt(conn, key, encryption_key)
-        key_id = conn.execute(text(
-            "INSERT INTO api_keys (user_id, name, key_hash, permissions, expires_at, encrypted_key) "
-            "VALUES (:u, :n, :h, :p, :e, :x) RETURNING id"),
-            {"u": user_id, "n": request.name, "h": hash_key(key, pepper=pepper), "p": list(request.permissions),
-             "e": expires_at, "x": encrypted}).scalar_one()
+        try:
+            with conn.begin_nested():
+                key_id = conn.execute(text(
+                    "INSERT INTO api_keys (user_id, name, key_hash, permissions, expires_at, encrypted_key) "
+                    "VALUES (:u, :n, :h, :p, :e, :x) RETURNING id"),
+                    {"u": user_id, "n": request.name, "h": hash_key(key, pepper=pepper),
+                     "p": list(request.permissions), "e": expires_at, "x": encrypted}).scalar_one()
+        except IntegrityError as exc:  # another create of the same name committed first
+            if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != ACTIVE_NAME_INDEX:
+                raise
+            raise _name_taken(request.name, None) from None
         info = _info(conn.execute(text(_SELECT + "WHERE k.id = :i"), {"i": key_id}).one())
     return CreatedKey(key, info, (note,) if note else ())
+
+
+def _name_taken(name: str, clash: uuid.UUID | None) -> ValidationError:
+    return ValidationError("name", f"user already has an active key named {name!r}"
+                           + (f" ({clash})" if clash else " (made just now by another command)"),
+                           "a name not used by their active keys")
 
 
 def verify_key(engine: Engine, key: str, *, pepper: str | None = None) -> KeyInfo:
@@ -261,8 +280,8 @@ def revoke_key(engine: Engine, key_id: str | uuid.UUID | None = None, *, user: s
             user_id, username = _resolve_user(conn, str(user))
             rows = conn.execute(text(_SELECT + "WHERE k.user_id = :u AND k.name = :n FOR UPDATE OF k"),
                                 {"u": user_id, "n": name}).all()
-            live = [r for r in rows if r.status != "revoked"]
-            rows = live or rows
+            rows = ([r for r in rows if r.status == "active"] or [r for r in rows if r.status != "revoked"]
+                    or rows)
             if len(rows) != 1:
                 found = f"{len(rows)} keys ({', '.join(str(r.id) for r in rows)})" if rows else "no key"
                 raise ValidationError("name", f"{username} has {found} named {name!r}", "a key id")

@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from ..checkpoints import checkpoint
 from ..citus import staging
 from ..exceptions import DataLoadError
 from ..progress import progress_bar
@@ -247,6 +248,7 @@ def _import(conn: Connection, paths: list[Path], counts: _Counts, bar: Any) -> N
                  [{"d": s.file.snapshot_date, "n": s.name, "s": s.file.sha256, "r": s.rows} for s in staged])
     if on_citus:
         staging.write_back(conn)
+    checkpoint("import.written")
     counts.latest_date = conn.execute(text("SELECT max(snapshot_date) FROM github_ranking_files")).scalar()
 
 

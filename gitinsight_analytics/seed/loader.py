@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from .. import citus
+from ..checkpoints import checkpoint
 from ..exceptions import DataExistsError
 from .copy_stream import CopySource, copy_source
 
@@ -304,6 +305,7 @@ def bulk_load(
             _put_back(conn, kept)
             citus.sync_repository_keys(conn)
             phases["copy"] = time.perf_counter() - mark
+            checkpoint("load.copied")
 
             mark = time.perf_counter()
             for obj in reversed(deferred):

@@ -206,6 +206,15 @@ def follows(world: World) -> Iterator[tuple[str, int]]:
 _RATE_LIMITS = ("1000", "5000", "20000")
 
 
+def _key_names(world: World, idx: np.ndarray, drawn: np.ndarray) -> list[str]:
+    """The drawn names, the owner's 2nd, 3rd... key suffixed `` (2)``, `` (3)``: a user's keys never share a name
+    (api_keys has one active key per user and name, a unique index)."""
+    first = np.searchsorted(world.key_owner, world.key_owner[idx], side="left")
+    rank = idx - first
+    return [name if r == 0 else f"{name} ({r + 1})" for name, r in zip(choose(v.KEY_NAMES, drawn), rank.tolist(),
+                                                                        strict=True)]
+
+
 def api_keys(world: World) -> Iterator[tuple[str, int]]:
     """Keys made from the seeded generator, hashed with :func:`..keytokens.hash_key`; the plain key is never stored."""
     seed = world.seed
@@ -228,7 +237,7 @@ def api_keys(world: World) -> Iterator[tuple[str, int]]:
             perms.append("{" + ",".join(v.PERMISSIONS[:k] + (("admin",) if a else ())) + "}")
         yield block([
             uuid_hex(seed, API_KEYS, idx), uuid_hex(seed, USERS, owner),
-            choose(v.KEY_NAMES, rng.integers(len(v.KEY_NAMES), size=n)), hashes, perms,
+            _key_names(world, idx, rng.integers(len(v.KEY_NAMES), size=n)), hashes, perms,
             choose(_RATE_LIMITS, world.user_tier[owner]), ts_text(used, rng.random(n) < 0.15),
             ts_text(expires, no_expiry), ["t" if a else "f" for a in active.tolist()], ts_text(created),
         ])

@@ -3,8 +3,8 @@ day and the usual windows (objects.STAR_TRENDS_VIEW), refreshed with repository_
 
 Like the other analysis views it holds every user's repositories: the application role is given no privilege on it.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from gitinsight_analytics import objects as o
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
