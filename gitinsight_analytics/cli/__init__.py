@@ -10,6 +10,7 @@ import sys
 from importlib import import_module
 
 import click
+
 from ..exceptions import DatabaseUnreachable, GitInsightError
 
 __all__ = ["main", "cli", "COMMAND_HELP"]
