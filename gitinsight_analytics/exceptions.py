@@ -8,6 +8,7 @@ __all__ = [
     "ServerError",
     "DataDirectoryInUse",
     "PortInUse",
+    "CitusUnavailable",
     "DatabaseUnreachable",
     "ServerTooOld",
     "PgcryptoUnavailable",
@@ -47,6 +48,10 @@ class DataDirectoryInUse(ServerError):
 
 class PortInUse(ServerError):
     """The TCP port chosen for the embedded server is taken by another process."""
+
+
+class CitusUnavailable(ServerError):
+    """PostgreSQL with Citus could not be found or built."""
 
 
 class DatabaseUnreachable(GitInsightError):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -22,16 +22,12 @@ from sqlalchemy.engine import Engine
 
 from gitinsight_analytics import migrate, server
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
+from gitinsight_analytics.exceptions import CitusUnavailable
+from gitinsight_analytics.pgproc import free_port, free_port_block
 from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
 
 _counter = itertools.count()
 SMALL_POOL = PoolSettings(size=2, max_overflow=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
@@ -175,7 +171,7 @@ def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
     yield from _scratch(pgcrypto_pg, migrated=True)
 
 
-__all__ = ["free_port", "create_database", "drop_database", "start_cluster", "debian_bindir", "citus_bindir"]
+__all__ = ["create_database", "drop_database", "start_cluster", "debian_bindir", "citus_bindir"]
 
 
 # --- Citus (issue 10): a 2-worker cluster built from ../shared/citus once per machine ---------------------------
@@ -185,7 +181,7 @@ CITUS_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "citus"
 CITUS_CACHE = Path(os.environ.get("GITINSIGHT_CITUS_CACHE") or Path.home() / ".cache" / "gitinsight" / "citus")
 
 
-def _citus_unavailable(reason: str) -> None:
+def _citus_unavailable(reason: str) -> NoReturn:
     """Skip, or under CI=true fail: the README promises these tests run there."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"Citus tests cannot run: {reason}")
@@ -193,27 +189,13 @@ def _citus_unavailable(reason: str) -> None:
 
 
 def citus_bindir() -> Path:
-    """Build Citus into CITUS_CACHE (instant when built already) and return the bindir it prints."""
-    import sys
+    """Build Citus into CITUS_CACHE (instant when built already) and return its bindir."""
+    from gitinsight_analytics.cluster import build_citus
 
-    if not (CITUS_SOURCE / "build.sh").exists():
-        _citus_unavailable(f"no Citus source at {CITUS_SOURCE}")
-    done = subprocess.run(["bash", str(CITUS_SOURCE / "build.sh"), str(CITUS_CACHE), sys.executable],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        _citus_unavailable(f"building Citus failed: {(done.stderr or done.stdout).strip()[-500:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def _free_port_block(size: int) -> int:
-    """``size`` consecutive free ports below the ephemeral range (client sockets would race for those)."""
-    import random
-
-    for _ in range(100):
-        base = random.randrange(20000, 32000 - size)
-        if not any(server._port_taken(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports")
+    try:
+        return build_citus(CITUS_SOURCE / "build.sh", CITUS_CACHE)
+    except CitusUnavailable as exc:
+        _citus_unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +206,7 @@ def citus_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     bindir = citus_bindir()
     settings = load_settings({"GITINSIGHT_HOME": str(tmp_path_factory.mktemp("citus")),
                               "GITINSIGHT_PG_BINDIR": str(bindir),
-                              "GITINSIGHT_CLUSTER_PORT": str(_free_port_block(3))})
+                              "GITINSIGHT_CLUSTER_PORT": str(free_port_block(3))})
     cluster.start(settings, workers=2)
     yield settings
     cluster.stop(settings)

@@ -22,9 +22,9 @@ from gitinsight_analytics.alerts import list_alerts, parse_settings, run_alerts
 from gitinsight_analytics.alerts import rules as r
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import ConfigurationError, ValidationError
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.security import as_user
 
-from .conftest import free_port
 from .real_data import read_csv_days, real_engine, real_template  # noqa: F401
 
 AS_OF = dt.date(2026, 8, 22)

@@ -17,13 +17,14 @@ from gitinsight_analytics import pooler, queries, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, resolve_url
 from gitinsight_analytics.exceptions import StatementTimeout
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.reports import runner
 from gitinsight_analytics.security.rls import as_user
 from gitinsight_analytics.seed import import_github_ranking, load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings
 
 from . import factories as f
-from .conftest import SMALL_POOL, free_port, start_cluster
+from .conftest import SMALL_POOL, start_cluster
 
 pytestmark = pytest.mark.skipif(pooler.executable() is None,
                                 reason="PgBouncer is not installed (scripts/test-deps.sh installs Debian's pgbouncer)")

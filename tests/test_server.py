@@ -22,9 +22,8 @@ from gitinsight_analytics.exceptions import (
     PortInUse,
     ServerTooOld,
 )
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.settings import load_settings
-
-from .conftest import free_port
 
 
 def _env(home: Path, port: int) -> dict[str, str]:

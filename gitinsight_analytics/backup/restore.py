@@ -33,9 +33,9 @@ from ..exceptions import (
     RestoreNotVerified,
     ValidationError,
 )
+from ..pgproc import pg_tool
 from .facts import connect, libpq_target
 from .sets import GLOBALS, BackupSet, open_backup
-from .tools import pg_tool
 from .verify import Verification, verify_database
 
 __all__ = ["LOCK_TIMEOUT", "RestoreReport", "restore_target", "restore_backup"]

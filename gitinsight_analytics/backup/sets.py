@@ -30,8 +30,8 @@ from sqlalchemy.engine import Engine
 
 from ..citus.sql import CITUS_PRESENT_SQL
 from ..exceptions import GitInsightError, ValidationError
+from ..pgproc import pg_tool
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
-from .tools import pg_tool
 
 __all__ = [
     "backups_frame",
