@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, ValidationError
+from .validation import check_bool, check_int
 
 __all__ = ["PoolSettings", "Settings", "load_settings", "PROJECT_ROOT", "POOL_PROFILES", "POOLER_PORT_OFFSET"]
 
@@ -114,24 +115,24 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer (allowed: {low}..{high})") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={value} is out of range (allowed: {low}..{high})")
-    return value
+        return check_int(raw, name, low, high, allowed=f"{low}..{high}")
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)")
+    try:
+        return check_bool(raw, name)
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
+
+
+def _setting_error(exc: ValidationError) -> ConfigurationError:
+    """A bad environment variable as ``NAME=value is ... (allowed: ...)``."""
+    return ConfigurationError(f"{exc.parameter}={exc.problem} (allowed: {exc.allowed})")
 
 
 MIN_SECRET_LENGTH = 16

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from ..exceptions import ValidationError
 from ..queries._frame import read_frame
-from ..queries._params import check_int, parse_date
 from ..security.rls import as_user
+from ..validation import check_int, parse_date
 from . import delivery, rules, store
 
 __all__ = ["run_alerts", "AlertsRun", "UserOutcome", "DEFAULT_LOOKBACK_DAYS"]

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..exceptions import GitInsightError, LockUnavailable, ValidationError
 from ..objects import AUDIT_DEFAULT_PARTITION
+from ..validation import parse_date
 
 __all__ = [
     "PartitionStatus",
@@ -152,12 +153,7 @@ def _add_months(month: dt.date, n: int) -> dt.date:
 
 
 def _parse_as_of(as_of: dt.date | str | None) -> dt.date | None:
-    if as_of is None or (isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime)):
-        return as_of
-    try:
-        return dt.date.fromisoformat(str(as_of))
-    except ValueError:
-        raise ValidationError("as_of", f"{as_of!r} is not a date", "YYYY-MM-DD") from None
+    return parse_date(as_of, "as_of")
 
 
 def check_options(*, months_ahead: int = 3, retain_months: int | None = None, drop_expired: bool = False,

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
+from ..validation import check_int
 from ._frame import Bind, connection
-from ._params import check_int
 from .confidence import version_key
 
 __all__ = ["calibration_summary", "reliability_diagram", "calibration_comparison", "calibration_findings",

@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..validation import FREQUENCIES, check_choice, check_fraction, check_limit, check_window_days, parse_date
 from ._frame import Bind, connection, read_frame, to_frame, view_refreshed_at
-from ._params import FREQUENCIES, check_choice, check_fraction, check_limit, check_window_days, parse_date
 
 __all__ = [
     "confidence_distribution",

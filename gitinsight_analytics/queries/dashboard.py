@@ -6,8 +6,8 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..exceptions import ValidationError
+from ..validation import check_limit, check_offset
 from ._frame import Bind, connection, read_frame
-from ._params import check_limit, check_offset
 
 __all__ = ["user_dashboard", "DASHBOARD_COLUMNS"]
 

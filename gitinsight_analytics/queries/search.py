@@ -7,8 +7,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from ._frame import Bind, connection, read_frame
-from ._params import (
+from ..validation import (
     check_choice,
     check_int,
     check_limit,
@@ -18,6 +17,7 @@ from ._params import (
     quote_ident,
     resolve_language,
 )
+from ._frame import Bind, connection, read_frame
 
 __all__ = ["search_repositories", "search_statement", "SORT_COLUMNS", "SEARCH_COLUMNS"]
 

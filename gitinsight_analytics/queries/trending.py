@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
+from ..validation import check_fraction, check_limit, check_window_days, parse_date, resolve_language
 from ._frame import STATS_RELATIONS, Bind, connection, read_frame, stats_relation, view_refreshed_at
-from ._params import check_fraction, check_limit, check_window_days, parse_date, resolve_language
 
 __all__ = [
     "trending_by_score",
