@@ -25,12 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..db import make_engine
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import ValidationError, WorkerError
 from ..settings import PoolSettings
 from . import queue
 from .registry import Context, Handler, default_handlers
 
-__all__ = ["WorkerOptions", "WorkStats", "run_worker", "work", "resolve_handlers"]
+__all__ = ["WorkerOptions", "WorkStats", "run_worker", "work", "worker_process", "resolve_handlers"]
 
 HandlerSpec = Handler | str  # a callable, or "module:function" (what a spawned process can import)
 
@@ -155,8 +155,9 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
     return stats
 
 
-def _child(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any,
-           context: Context | None = None) -> None:
+def worker_process(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any,
+                   context: Context | None = None) -> None:
+    """The body of one worker process (:func:`run_worker` starts them): :func:`work` until SIGTERM."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = make_engine(url, pool=PoolSettings(size=2, max_overflow=1))
@@ -189,7 +190,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
     results = ctx.Queue()
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()  # no pooled connection is inherited by a forked child (the parent reconnects when needed)
-    processes = [ctx.Process(target=_child, args=(url, options, handlers, results, context), daemon=True)
+    processes = [ctx.Process(target=worker_process, args=(url, options, handlers, results, context), daemon=True)
                  for _ in range(workers)]
     for process in processes:
         process.start()
@@ -215,6 +216,6 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
             process.join(timeout=10)
     lost = [p.exitcode for p in processes if p.exitcode not in (0, None)]
     if lost:
-        raise GitInsightError(f"{len(lost)} worker process(es) ended abnormally (exit codes {lost}); their jobs "
-                              "are taken over after the lease")
+        raise WorkerError(f"{len(lost)} worker process(es) ended abnormally (exit codes {lost}); their jobs "
+                          "are taken over after the lease")
     return total

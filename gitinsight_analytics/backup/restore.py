@@ -30,6 +30,7 @@ from ..exceptions import (
     DataExistsError,
     GitInsightError,
     LockUnavailable,
+    RestoreError,
     RestoreNotVerified,
     ValidationError,
 )
@@ -168,8 +169,8 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
             psql.kill()  # before its input ends, so it never commits: the server rolls the transaction back
             psql.wait()
             reader_err.seek(0)
-            raise GitInsightError(f"restore failed, database unchanged: pg_restore: "
-                                  f"{_error_line(reader_err.read(), 'could not read the archive')}")
+            raise RestoreError(f"restore failed, database unchanged: pg_restore: "
+                               f"{_error_line(reader_err.read(), 'could not read the archive')}")
         try:
             psql.stdin.close()  # end of input: psql commits
         except BrokenPipeError:
@@ -177,7 +178,7 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
         if psql.wait() != 0:
             psql_err.seek(0)
             reason = _error_line(psql_err.read(), f"psql exited with code {psql.returncode}")
-            error = LockUnavailable if "lock timeout" in reason else GitInsightError
+            error = LockUnavailable if "lock timeout" in reason else RestoreError
             raise error(f"restore failed, database unchanged: {reason}")
 
 
@@ -195,7 +196,7 @@ def _admin(admin_url: str | None, statement: sql.SQL, database: str, what: str) 
         try:
             admin.execute(statement.format(sql.Identifier(database)))
         except psycopg.Error as exc:
-            raise GitInsightError(f"{what} database {database} failed: {_first_line(exc)}") from None
+            raise RestoreError(f"{what} database {database} failed: {_first_line(exc)}") from None
 
 
 def _is_cluster(url: str) -> bool:
@@ -248,7 +249,7 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
             try:
                 held = _tables_with_rows(conn)
             except psycopg.Error as exc:
-                raise GitInsightError(f"cannot tell whether {database} is empty: {_first_line(exc)}") from None
+                raise RestoreError(f"cannot tell whether {database} is empty: {_first_line(exc)}") from None
         if held and not force:
             shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
             raise DataExistsError(f"database {database} already holds data in {shown} "

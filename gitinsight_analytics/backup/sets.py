@@ -29,7 +29,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine
 
 from ..citus.sql import CITUS_PRESENT_SQL
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import BackupError, ValidationError
 from ..pgproc import pg_tool
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
 
@@ -162,7 +162,7 @@ def _one_line_errors() -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise GitInsightError(f"backup failed, nothing written: {reason}") from None
+        raise BackupError(f"backup failed, nothing written: {reason}") from None
 
 
 def _free_name(directory: Path, created: dt.datetime) -> str:
@@ -221,7 +221,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
             failures = [f"pg_dump ({what}) failed: {_last_line(err, 'no message')}" for what, err, code in ended
                         if code != 0]
             if failures:
-                raise GitInsightError(f"backup failed, nothing written: {failures[0]}")
+                raise BackupError(f"backup failed, nothing written: {failures[0]}")
             globals_note = _dump_globals(url, env, staging / GLOBALS, facts, conn, bindir)
             conn.rollback()
         name = _free_name(directory, created)

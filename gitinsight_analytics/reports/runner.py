@@ -26,7 +26,7 @@ from urllib.parse import quote, quote_plus
 
 from sqlalchemy.engine import Engine, make_url
 
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import ReportFailed, ReportSpecMismatch, ValidationError
 from ..settings import Settings
 from . import params as _params
 from .index import write_index
@@ -50,10 +50,6 @@ def skip_slow_imports() -> None:
     import sys
 
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
-
-
-class ReportFailed(GitInsightError):
-    """A report's notebook raised; its executed notebook and the index still show the failure."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +196,8 @@ def run_report(
     defaults = _params.notebook_defaults(source)
     declared = {p.name for p in _params.SPECS[name]}
     if set(defaults) != declared:
-        raise GitInsightError(f"notebook {source.name} declares parameters {sorted(defaults)}, "
-                              f"the report spec {sorted(declared)}: make them agree")
+        raise ReportSpecMismatch(f"notebook {source.name} declares parameters {sorted(defaults)}, "
+                             f"the report spec {sorted(declared)}: make them agree")
     effective = {**defaults, **given}
 
     started = dt.datetime.now(dt.UTC)

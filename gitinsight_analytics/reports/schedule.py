@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import GitInsightError, ScheduleLocked, ValidationError
 from . import params as _params
 from .index import load_runs
 
@@ -55,12 +55,6 @@ STATE_NAME = ".schedule-state.json"
 _EVERY = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _E = TypeVar("_E", "Entry", "RefreshEntry")
-
-
-class ScheduleLocked(GitInsightError):
-    """Another ``report due`` holds the lock. Not a failure: exit code 0."""
-
-    exit_code = 0
 
 
 @dataclass(frozen=True)
