@@ -26,7 +26,8 @@ from gitinsight_analytics.exceptions import CitusUnavailable
 from gitinsight_analytics.pgproc import free_port, free_port_block
 from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
 
-_counter = itertools.count()
+#: Numbers for unique database names within this process.
+counter = itertools.count()
 SMALL_POOL = PoolSettings(size=2, max_overflow=5)
 
 
@@ -115,9 +116,9 @@ def seeded_template(pg: Settings, migrated_template: str) -> str:
     return name
 
 
-def _scratch(pg: Settings, template: str | None = None, *, migrated: bool = False) -> Iterator[Engine]:
+def scratch_engine(pg: Settings, template: str | None = None, *, migrated: bool = False) -> Iterator[Engine]:
     """A database of its own for one test (a clone of ``template`` or empty), dropped afterwards."""
-    name = f"gi_test_{os.getpid()}_{next(_counter)}"
+    name = f"gi_test_{os.getpid()}_{next(counter)}"
     engine = make_engine(create_database(pg, name, template=template), pool=SMALL_POOL)
     try:
         if migrated:
@@ -131,19 +132,19 @@ def _scratch(pg: Settings, template: str | None = None, *, migrated: bool = Fals
 @pytest.fixture
 def engine(pg: Settings, migrated_template: str) -> Iterator[Engine]:
     """A fresh database at migration head, empty."""
-    yield from _scratch(pg, migrated_template)
+    yield from scratch_engine(pg, migrated_template)
 
 
 @pytest.fixture
 def seeded_engine(pg: Settings, seeded_template: str) -> Iterator[Engine]:
     """A fresh database at head holding the tiny synthetic data set."""
-    yield from _scratch(pg, seeded_template)
+    yield from scratch_engine(pg, seeded_template)
 
 
 @pytest.fixture
 def empty_engine(pg: Settings) -> Iterator[Engine]:
     """A fresh database with no schema at all (for migration tests)."""
-    yield from _scratch(pg)
+    yield from scratch_engine(pg)
 
 
 @pytest.fixture
@@ -168,10 +169,11 @@ def pgcrypto_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture
 def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
     """A fresh database at head on the pgcrypto server."""
-    yield from _scratch(pgcrypto_pg, migrated=True)
+    yield from scratch_engine(pgcrypto_pg, migrated=True)
 
 
-__all__ = ["create_database", "drop_database", "start_cluster", "debian_bindir", "citus_bindir"]
+__all__ = ["counter", "scratch_engine", "create_database", "drop_database", "start_cluster", "debian_bindir",
+           "citus_bindir"]
 
 
 # --- Citus (issue 10): a 2-worker cluster built from ../shared/citus once per machine ---------------------------
@@ -218,7 +220,7 @@ def citus_seeded(citus_cluster: Settings) -> Iterator[Engine]:
     from gitinsight_analytics import cluster
     from gitinsight_analytics.seed import load_synthetic
 
-    name = f"gi_citus_{os.getpid()}_{next(_counter)}"
+    name = f"gi_citus_{os.getpid()}_{next(counter)}"
     engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
     migrate.upgrade(engine)
     load_synthetic(engine, scale="tiny", seed=42, progress=False)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.settings import Settings
 
-from .conftest import SMALL_POOL, _scratch, create_database
+from .conftest import SMALL_POOL, create_database, scratch_engine
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-ranking"
 FIRST, LAST = dt.date(2026, 7, 19), dt.date(2026, 8, 22)
@@ -49,7 +49,7 @@ def real_template(pg: Settings, migrated_template: str) -> str:
 @pytest.fixture
 def real_engine(pg: Settings, real_template: str) -> Iterator[Engine]:
     """A fresh database holding the daily real files."""
-    yield from _scratch(pg, real_template)
+    yield from scratch_engine(pg, real_template)
 
 
 def read_csv_days() -> pd.DataFrame:

@@ -20,7 +20,7 @@ from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
 
-from .conftest import SMALL_POOL, _counter
+from .conftest import SMALL_POOL, counter
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +151,7 @@ def test_row_level_security_matches_the_single_node(citus_seeded: Engine, seeded
 
 
 def test_downgrade_and_upgrade_again(citus_cluster) -> None:  # noqa: ANN001
-    name = f"gi_citus_{os.getpid()}_{next(_counter)}"
+    name = f"gi_citus_{os.getpid()}_{next(counter)}"
     engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
     try:
         assert any("distributed on id" in a for a in migrate.upgrade(engine))
@@ -201,7 +201,7 @@ def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
     files = sorted(REAL.glob("github-ranking-*.csv"))[-8:]
     if len(files) < 8:
         pytest.skip(f"the real data is missing at {REAL}")
-    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(counter)}" for _ in range(2))
     single = make_engine(create_database(pg, single_name, template=migrated_template), pool=SMALL_POOL)
     distributed = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, citus_name)), pool=SMALL_POOL)
     migrate.upgrade(distributed)
@@ -269,7 +269,7 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
         counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
                   for t in ("users", "repositories", "insights", "audit_logs", "user_repository_follows")}
     assert backup.rows >= sum(counts.values()) > 0
-    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(counter)}" for _ in range(2))
     single_url = create_database(pg, single_name)
     citus_url = cluster.create_database(citus_cluster, citus_name)
     try:
@@ -312,6 +312,6 @@ def test_commands_work_unchanged_against_the_cluster(citus_seeded: Engine, monke
     monkeypatch.setenv("DATABASE_URL", citus_seeded.url.render_as_string(hide_password=False))
     monkeypatch.setenv("GITINSIGHT_HOME", str(tmp_path / "home"))
     user = _pick(citus_seeded, "SELECT username FROM users ORDER BY username LIMIT 1")
-    args = [a.format(user=user, n=next(_counter)) for a in argv]
+    args = [a.format(user=user, n=next(counter)) for a in argv]
     assert main(args) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip()

@@ -48,7 +48,7 @@ class Statements:
 
 
 def with_body(body: str) -> str:
-    return keytokens.PREFIX + body + keytokens._checksum(body)
+    return keytokens.PREFIX + body + keytokens.checksum(body)
 
 
 # --- the token format ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..exceptions import ValidationError
-from ..queries._frame import Bind, connection, read_frame
+from ..queries.frame import Bind, connection, read_frame
 from ..validation import check_limit
 from .rules import Event
 

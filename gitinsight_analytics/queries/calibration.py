@@ -23,8 +23,8 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..validation import check_int
-from ._frame import Bind, connection
 from .confidence import version_key
+from .frame import Bind, connection
 
 __all__ = ["calibration_summary", "reliability_diagram", "calibration_comparison", "calibration_findings",
            "expected_calibration_error", "BINS"]

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..exceptions import ValidationError
 from ..validation import check_choice, parse_date
-from ._frame import Bind, connection, read_frame
+from .frame import Bind, connection, read_frame
 
 __all__ = [
     "compare_repositories",

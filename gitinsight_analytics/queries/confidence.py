@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..validation import FREQUENCIES, check_choice, check_fraction, check_limit, check_window_days, parse_date
-from ._frame import Bind, connection, read_frame, to_frame, view_refreshed_at
+from .frame import Bind, connection, read_frame, to_frame, view_refreshed_at
 
 __all__ = [
     "confidence_distribution",

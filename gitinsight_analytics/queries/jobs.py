@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..validation import FREQUENCIES, check_choice, check_int, check_limit, check_window_days, parse_date
-from ._frame import Bind, connection, read_frame
+from .frame import Bind, connection, read_frame
 
 __all__ = ["job_throughput", "job_failures", "job_failure_rates", "queue_backlog", "job_durations", "job_types"]
 

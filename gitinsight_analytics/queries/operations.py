@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..audit import recent
 from ..validation import check_limit, check_text
-from ._frame import Bind, connection, read_frame, to_frame
+from .frame import Bind, connection, read_frame, to_frame
 
 __all__ = ["command_history", "audit_partition_rows"]
 

@@ -17,7 +17,7 @@ from ..validation import (
     quote_ident,
     resolve_language,
 )
-from ._frame import Bind, connection, read_frame
+from .frame import Bind, connection, read_frame
 
 __all__ = ["search_repositories", "search_statement", "SORT_COLUMNS", "SEARCH_COLUMNS"]
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ..exceptions import ValidationError
 from ..maintenance import refresh as maintenance
 from ..validation import check_choice, check_limit, check_text, quote_ident, resolve_language
-from ._frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
+from .frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
 
 __all__ = [
     "repository_stats",

@@ -13,10 +13,12 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..validation import check_fraction, check_limit, check_window_days, parse_date, resolve_language
-from ._frame import STATS_RELATIONS, Bind, connection, read_frame, stats_relation, view_refreshed_at
+from .frame import STATS_RELATIONS, Bind, connection, read_frame, stats_relation, view_refreshed_at
 
 __all__ = [
     "trending_by_score",
+    "SCORE_SQL",
+    "SCORE_FROM_VIEW_SQL",
     "trending_by_stars",
     "SCORE_COLUMNS",
     "STARS_COLUMNS",
@@ -109,7 +111,7 @@ _SCORE_SQLS = {
     for rel in STATS_RELATIONS
 }
 #: As the admin runs them (benchmarks/bench_queries.py measures these two).
-_SCORE_SQL, _SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
+SCORE_SQL, SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
 
 
 def trending_by_score(

@@ -34,6 +34,7 @@ __all__ = [
     "synthetic_sources",
     "audit_month_range",
     "check_scale",
+    "prepare_load",
 ]
 
 #: Users / repositories / insights / follows / analysis jobs / audit log rows per scale (issue 3).
@@ -90,7 +91,8 @@ def synthetic_sources(scale: str, seed: int = 42) -> list[CopySource]:
     ]
 
 
-def _prepare(conn: Connection) -> None:
+def prepare_load(conn: Connection) -> None:
+    """What the load's transaction does first: the audit_logs partitions of the data's months."""
     ensure_audit_partitions(conn, *audit_month_range())
 
 
@@ -114,5 +116,5 @@ def load_synthetic(
     ``replace`` is false (with ``replace`` the old data is truncated in the same transaction).
     """
     sources = synthetic_sources(scale, seed)
-    return bulk_load(engine, sources, replace=replace, progress=progress, prepare=_prepare, after_commit=_refresh,
+    return bulk_load(engine, sources, replace=replace, progress=progress, prepare=prepare_load, after_commit=_refresh,
                      description=f"seed {scale}", keep=(AUDIT_TRAIL,))
