@@ -43,7 +43,7 @@ def citus_bindir() -> Path:
     return cluster.build_citus(SHARED_CITUS, Path(cache))
 
 
-def _pick(engine, sql: str) -> str:  # noqa: ANN001
+def _pick(engine, sql: str) -> str:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar_one()
 

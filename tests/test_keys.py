@@ -40,7 +40,7 @@ class Statements:
         self.seen: list[tuple[str, object]] = []
         sa.event.listen(engine, "before_cursor_execute", self._record)
 
-    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.seen.append((statement, parameters))
 
     def lookups(self) -> list[tuple[str, object]]:

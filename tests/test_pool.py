@@ -100,7 +100,7 @@ def _waiting(engine: sa.Engine) -> int:
     return engine.pool.backing().get_stats().get("requests_waiting", 0)
 
 
-def _until(condition, what: str) -> None:  # noqa: ANN001
+def _until(condition, what: str) -> None:
     deadline = time.monotonic() + 30
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -217,7 +217,7 @@ def test_loading_into_data_needs_replace_and_never_duplicates(seeded_engine: Eng
 
 
 def _failing(source: CopySource, how: str) -> CopySource:
-    def blocks():  # noqa: ANN202
+    def blocks():
         yield from source.blocks()
         if how == "python":
             raise RuntimeError("generator broke mid-load")

@@ -68,7 +68,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "pgdata" / "PG_VERSION").exists()  # nothing initialised before the check
 
 
-def test_data_directory_owned_by_another_running_server(pg) -> None:  # noqa: ANN001
+def test_data_directory_owned_by_another_running_server(pg) -> None:
     other = load_settings({"GITINSIGHT_HOME": str(pg.home), "GITINSIGHT_PG_PORT": str(free_port())})
     with pytest.raises(DataDirectoryInUse, match=rf"owned by another running server .*port {pg.pg_port}"):
         server.start(other)
@@ -104,7 +104,7 @@ def test_binaries_older_than_15_are_refused(tmp_path: Path) -> None:
         server.start(settings)
 
 
-def test_server_version_is_checked(engine) -> None:  # noqa: ANN001
+def test_server_version_is_checked(engine) -> None:
     assert check_server(engine) >= 150000
 
 

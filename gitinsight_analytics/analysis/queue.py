@@ -254,7 +254,7 @@ def queue_status(bind: Engine | Connection, *, job_type: str | None = None) -> p
                                      "latest_error"])
 
 
-class _begin:  # noqa: N801 - a context manager used like engine.begin()
+class _begin:  # a context manager used like engine.begin()
     """A transaction on an engine, or the caller's connection as it is."""
 
     def __init__(self, bind: Engine | Connection) -> None:
@@ -271,7 +271,7 @@ class _begin:  # noqa: N801 - a context manager used like engine.begin()
             self.ctx.__exit__(*exc)
 
 
-class _connect(_begin):  # noqa: N801
+class _connect(_begin):
     def __enter__(self) -> Connection:
         if isinstance(self.bind, Connection):
             return self.bind

@@ -88,7 +88,7 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.lease / 3):
             try:
                 queue.renew_leases(self.engine, self.worker, lease_seconds=self.lease)
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease; the loop goes on
+            except Exception:  # a missed beat only shortens the lease; the loop goes on
                 pass
 
 
@@ -137,7 +137,7 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
             for job in jobs:
                 try:
                     outcome = resolved[job.type](context, job)
-                except Exception as exc:  # noqa: BLE001 - any handler error fails the job, the worker goes on
+                except Exception as exc:  # any handler error fails the job, the worker goes on
                     final = isinstance(exc, (ValidationError, KeyError, ValueError, TypeError))
                     message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                     status = queue.fail(engine, worker, job, message, backoff_seconds=options.backoff_seconds,
@@ -205,7 +205,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
             try:
                 total.add(WorkStats(**results.get(timeout=0.5)))
                 collected += 1
-            except Exception:  # noqa: BLE001 - queue.Empty: poll the processes again
+            except Exception:  # queue.Empty: poll the processes again
                 continue
     except KeyboardInterrupt:
         for process in processes:

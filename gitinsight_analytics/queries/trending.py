@@ -107,7 +107,7 @@ LIMIT :limit
 
 # {stats}: repository_stats, or under row-level security the view of the rows the user can see (stats_relation).
 _SCORE_SQLS = {
-    rel: (_SCORE_TEMPLATE.format(stats=rel), _SCORE_FROM_VIEW_TEMPLATE.format(stats=rel))  # noqa: S608 - whitelisted
+    rel: (_SCORE_TEMPLATE.format(stats=rel), _SCORE_FROM_VIEW_TEMPLATE.format(stats=rel))  # whitelisted
     for rel in STATS_RELATIONS
 }
 #: As the admin runs them (benchmarks/bench_queries.py measures these two).

@@ -104,7 +104,7 @@ def _secret_strings(database_url: str | None) -> list[str]:
         found.add(spelled.group(0)[len(spelled.group(1)):-1])
     try:
         url = make_url(database_url)
-    except Exception:  # noqa: BLE001 - an unparsable URL is still scrubbed verbatim
+    except Exception:  # an unparsable URL is still scrubbed verbatim
         return sorted(found, key=len, reverse=True)
     for hide in (False, True):
         found.add(url.render_as_string(hide_password=hide))
@@ -218,7 +218,7 @@ def run_report(
             execution_timeout=timeout, extra_arguments=[f"--IPKernelApp.exec_lines={[SKIP_SLOW_IMPORTS]!r}"],
             kernel_manager_class=_kernel_manager_class(kernel_env(database_url, read_url), directory / "kernel.log"),
         )
-    except Exception as exc:  # noqa: BLE001 - any failure of the run is recorded, not raised
+    except Exception as exc:  # any failure of the run is recorded, not raised
         error = _scrub(_one_line(exc), database_url, read_url)
         log.warning("report %s failed: %s", name, error)
     duration = round(time.perf_counter() - clock, 2)
@@ -233,7 +233,7 @@ def run_report(
     if output.exists():
         try:
             export_html(output, directory / f"{name}.html", meta=record)
-        except Exception as exc:  # noqa: BLE001 - a broken export must still leave run.json behind
+        except Exception as exc:  # a broken export must still leave run.json behind
             failure = _scrub(f"HTML export failed: {_one_line(exc)}", database_url, read_url)
             record.update(status="failed", error=failure)
     _write_json(directory / "run.json", record)

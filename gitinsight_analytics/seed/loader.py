@@ -95,7 +95,7 @@ class SchemaObject:
         if self.kind == "index":
             # A partitioned table's index is reported "ON ONLY parent"; recreated that way it would not cascade
             # to the partitions (and stay invalid), so create it on the whole tree.
-            return sql.SQL(re.sub(r" ON ONLY ", " ON ", self.definition, count=1))  # noqa: S608 - catalog text
+            return sql.SQL(re.sub(r" ON ONLY ", " ON ", self.definition, count=1))  # catalog text
         return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
             sql.Identifier(self.table), sql.Identifier(self.name)
         ) + sql.SQL(self.definition)
@@ -222,7 +222,7 @@ def _execute(conn: Connection, statement: sql.Composable) -> None:
     conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
 
 
-def _progress_bar(total: int | None, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a no-op
+def _progress_bar(total: int | None, enabled: bool, desc: str):  # tqdm or a no-op
     if not enabled:
         return None
     from tqdm import tqdm
