@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from . import server
+from .db import one_row
 from .exceptions import CitusUnavailable, ConfigurationError, ServerError
 from .pgproc import postmaster
 from .settings import Settings
@@ -235,11 +236,12 @@ def status(settings: Settings) -> ClusterStatus:
     for i, name in enumerate(_node_names(state["workers"])):
         found = postmaster(_dir(settings) / name / "pgdata")
         nodes.append(NodeStatus(name, state["port"] + i, found is not None, found[0] if found else None))
-    version, workers = None, ()
+    version: str | None = None
+    workers: tuple[str, ...] = ()
     if nodes[0].running:
         try:
             with psycopg.connect(_url(state["port"], settings.db_name), connect_timeout=5) as conn:
-                version = conn.execute("SELECT citus_version()").fetchone()[0].split(" on ")[0]
+                version = one_row(conn, "SELECT citus_version()")[0].split(" on ")[0]
                 workers = tuple(f"{h}:{p}" for h, p in conn.execute(
                     "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0 "
                     "ORDER BY nodeport"))

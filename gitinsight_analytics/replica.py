@@ -112,7 +112,7 @@ def _query(url: str, query: str, params: tuple = ()) -> tuple | None:
         reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise DatabaseUnreachable(f"cannot connect to {redact(url)}: {reason}") from None
     with conn:
-        return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchone()
 
 
 def _ours(pgdata: Path) -> bool:

@@ -88,6 +88,8 @@ def _ensure_system_user(pgdata: Path, binaries: Path) -> None:
     )
 
     entry = ensure_user_exists(SYSTEM_USER)
+    if entry is None:
+        raise ServerError(f"cannot create the system user {SYSTEM_USER!r} PostgreSQL runs as")
     ensure_prefix_permissions(pgdata)
     ensure_prefix_permissions(binaries)
     ensure_folder_permissions(binaries, 0o055)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .exceptions import ConfigurationError, ValidationError
 from .validation import check_bool, check_int
@@ -209,7 +210,7 @@ def _pool_settings(env: Mapping[str, str]) -> PoolSettings:
     )
 
 
-def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
+def _connection_limits(env: Mapping[str, str]) -> dict[str, Any]:
     """Statement timeout and pooler settings (``GITINSIGHT_STATEMENT_TIMEOUT``, ``GITINSIGHT_POOLER_*``)."""
     use = env.get("GITINSIGHT_USE_POOLER")
     port = env.get("GITINSIGHT_POOLER_PORT")

@@ -18,6 +18,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..db import driver_connection
+
 __all__ = ["HISTORY_DAYS", "LOOKBACK_DAYS", "LONG_LOOKBACK_DAYS", "History", "load_history", "threshold_stars"]
 
 #: Days of snapshots read before as_of (training examples come from this window too).
@@ -136,7 +138,8 @@ def load_history(engine: Engine, as_of: dt.date, *, history_days: int = HISTORY_
     buffer = io.BytesIO()
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cursor, cursor.copy(_HISTORY_COPY, {"as_of": as_of, "since": since}) as copy:
+        cursor = driver_connection(raw).cursor()
+        with cursor, cursor.copy(_HISTORY_COPY, {"as_of": as_of, "since": since}) as copy:
             for block in copy:
                 buffer.write(block)
         raw.commit()
@@ -152,7 +155,7 @@ def load_history(engine: Engine, as_of: dt.date, *, history_days: int = HISTORY_
     days = [dt.date.fromisoformat(d) for d in day_text]
     ids = sorted(rows["repository_id"].unique())
     with engine.connect() as conn:
-        names = dict(conn.execute(_NAMES_SQL, {"ids": ids}).all())
+        names: dict[str, str] = dict(conn.execute(_NAMES_SQL, {"ids": ids}).all())
     values = {}
     for column in _COLUMNS:
         wide = rows.pivot(index="repository_id", columns="snapshot_date", values=column).astype(float)

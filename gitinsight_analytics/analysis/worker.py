@@ -182,7 +182,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
     # fork where available: the children start with the package already imported (seconds saved per worker);
     # each makes its own engine from the URL and never touches the parent's connections.
     fork = "fork" in multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    ctx = multiprocessing.get_context("fork") if fork else multiprocessing.get_context("spawn")
     context = None
     if fork:  # the predictions of the first as-of days, computed once here instead of once per worker
         context = Context(engine)

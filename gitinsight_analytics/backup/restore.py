@@ -24,7 +24,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine, make_url
 
 from ..citus.sql import CITUS_PRESENT_SQL
-from ..db import redact, sqlalchemy_url
+from ..db import one_row, redact, sqlalchemy_url
 from ..exceptions import (
     ConfigurationError,
     DataExistsError,
@@ -98,7 +98,7 @@ def _tables_with_rows(conn: psycopg.Connection) -> list[str]:
         if (schema, table) == ("public", "alembic_version"):
             continue
         query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(table))
-        if conn.execute(query).fetchone()[0]:
+        if one_row(conn, query)[0]:
             found.append(table if schema == "public" else f"{schema}.{table}")
     return found
 
@@ -157,6 +157,7 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
                                 bufsize=0)
         reader = subprocess.Popen([pg_tool("pg_restore", bindir), "--no-owner", "--file", "-",
                                    str(backup.full_dump)], stdout=subprocess.PIPE, stderr=reader_err)
+        assert psql.stdin is not None and reader.stdout is not None  # both are pipes (PIPE above)
         broken = False
         try:
             psql.stdin.write(prefix.encode())
@@ -201,7 +202,7 @@ def _admin(admin_url: str | None, statement: sql.SQL, database: str, what: str) 
 
 def _is_cluster(url: str) -> bool:
     with connect(url) as conn:
-        return bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
+        return bool(one_row(conn, CITUS_PRESENT_SQL)[0])
 
 
 def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Path | None,
@@ -261,7 +262,7 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
     try:
         with connect(url) as conn:
             missing = sorted(needed - _roles_present(conn, needed))
-            server_version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+            server_version = int(one_row(conn, "SHOW server_version_num")[0])
         _load(url, backup, missing, server_version, bindir)
     except BaseException:
         if not exists:

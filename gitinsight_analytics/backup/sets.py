@@ -29,6 +29,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine
 
 from ..citus.sql import CITUS_PRESENT_SQL
+from ..db import one_row
 from ..exceptions import BackupError, ValidationError
 from ..pgproc import pg_tool
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
@@ -189,7 +190,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url, env = libpq_target(engine.url.render_as_string(hide_password=False))
     with connect(url) as conn:  # one line when unreachable; a Citus coordinator goes through a plain copy
-        citus = bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
+        citus = bool(one_row(conn, CITUS_PRESENT_SQL)[0])
     if citus:
         from ..citus import snapshot
 
@@ -200,7 +201,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
         with connect(url) as conn, _one_line_errors():
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            snapshot = one_row(conn, "SELECT pg_export_snapshot()")[0]
             if on_snapshot is not None:
                 on_snapshot()
             dumps = [

@@ -11,6 +11,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from ..db import driver_connection
 from ..exceptions import ValidationError
 
 __all__ = [
@@ -33,7 +34,7 @@ REFRESH_COST_ORDER = ("insight_tag_stats", "repository_stats", "insight_confiden
 class RefreshResult:
     concurrently: bool
     seconds: float
-    refreshed_at: dt.datetime
+    refreshed_at: dt.datetime | None  # None only where the marker of refreshes is missing
     #: Every view refreshed, with its seconds (repository_stats first, then the insight aggregates of 0003).
     views: tuple[tuple[str, float], ...] = ()
 
@@ -56,12 +57,12 @@ def _refresh_rollup(engine: Engine, view: str) -> None:
     the commit, as with REFRESH ... CONCURRENTLY; on Citus both statements run shard by shard on the workers."""
     table, source = sql.Identifier(view), sql.Identifier(f"{view}_source")
     with engine.begin() as conn:
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         raw.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(REFRESH_WORK_MEM)))
         raw.execute(sql.SQL("DELETE FROM {}").format(table))
         raw.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, source))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.connection.driver_connection.execute(sql.SQL("ANALYZE {}").format(table))
+        driver_connection(conn).execute(sql.SQL("ANALYZE {}").format(table))
 
 
 def _refresh_one(engine: Engine, view: str, concurrently: bool) -> float:

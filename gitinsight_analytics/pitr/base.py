@@ -53,7 +53,7 @@ def server_query(url: str, query: str) -> tuple:
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query).fetchone()
     assert row is not None
     return tuple(row)
 

@@ -112,7 +112,7 @@ def _magnitude(delta: float) -> str:
     return "negligible" if size < 0.147 else "small" if size < 0.33 else "medium" if size < 0.474 else "large"
 
 
-def _compare(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def _compare(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float | str]:
     na, nb = int(a.sum()), int(b.sum())
     da, db = _describe(values, a), _describe(values, b)
     pooled = (((na - 1) * da["std"] ** 2 + (nb - 1) * db["std"] ** 2) / (na + nb - 2)) ** 0.5 if na + nb > 2 else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,7 @@ def _column(values: list[Any], kind: str) -> Any:
     return column
 
 
-def to_frame(rows: list[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
+def to_frame(rows: Sequence[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
     """A DataFrame of ``rows`` whose columns get the dtype of their kind (int, float, ts, str, bool, date, obj)."""
     data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     return pd.DataFrame(

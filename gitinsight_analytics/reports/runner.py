@@ -49,7 +49,7 @@ def skip_slow_imports() -> None:
     """Skip jsonschema's optional IRI checker in this process (see :data:`SKIP_SLOW_IMPORTS`)."""
     import sys
 
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not importable"
 
 
 @dataclass(frozen=True)

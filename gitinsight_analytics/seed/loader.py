@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from .. import citus
+from ..db import driver_connection
 from ..exceptions import DataExistsError
 from .copy_stream import CopySource, copy_source
 
@@ -346,7 +347,7 @@ def _analyze_plan(engine: Engine, tables: Sequence[str]) -> list[tuple[str, bool
     """(relation, ONLY) to ANALYZE, largest first: a partitioned table's leaves each on their own, so that the
     sessions share the work evenly, and the parent ``ONLY`` (PostgreSQL >= 18; before, the parent recurses)."""
     with engine.connect() as conn:
-        only = conn.connection.driver_connection.info.server_version >= 180000
+        only = driver_connection(conn).info.server_version >= 180000
         rows = conn.execute(
             text(
                 "SELECT c.relname, t.isleaf, pg_relation_size(t.relid), t.relid = p.oid "

@@ -10,6 +10,7 @@ How the data is shaped (power-law stars, weekly rhythm, consistent job states...
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 
 from psycopg import sql
@@ -47,7 +48,7 @@ SCALES: dict[str, Sizes] = {
 #: The data's "today" (as a date): the day the real GitHub ranking data ends.
 AS_OF_DATE = dt.datetime.fromtimestamp(AS_OF, dt.UTC).date()
 
-_GENERATORS: tuple[tuple[str, Callable[[World], Iterator[tuple[str, int]]]], ...] = (
+_GENERATORS: tuple[tuple[str, Callable[[World], Iterator[tuple[bytes, int]]]], ...] = (
     ("users", rows.users),
     ("repositories", rows.repositories),
     ("insights", activity.insights),
@@ -86,7 +87,7 @@ def synthetic_sources(scale: str, seed: int = 42) -> list[CopySource]:
                 "analysis_jobs": sizes.jobs, "user_repository_follows": sizes.follows, "api_keys": world.api_keys,
                 "audit_logs": sizes.audit_logs}
     return [
-        CopySource(table, rows.COLUMNS[table], (lambda g=generate: g(world)), expected[table])
+        CopySource(table, rows.COLUMNS[table], functools.partial(generate, world), expected[table])
         for table, generate in _GENERATORS
     ]
 
