@@ -148,6 +148,15 @@ def empty_engine(pg: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def data_engine(engine: Engine) -> Engine:
+    """A fresh database holding the small hand-made data set of the query tests (tests/query_data.py)."""
+    from .query_data import build
+
+    build(engine)
+    return engine
+
+
+@pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, tmp_path: Path) -> Engine:
     """Point the CLI (and load_settings) at the test's database through DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
