@@ -68,7 +68,7 @@ def test_no_private_names_across_modules(path: Path, tree: ast.Module) -> None:
     assert list(_private_uses(path, tree)) == []
 
 
-def test_the_rule_sees_a_private_use(tmp_path: Path) -> None:
+def test_the_rule_sees_a_private_use() -> None:
     tree = ast.parse("from gitinsight_analytics import server\nfrom ..queries._frame import x\nserver._run()\n")
     found = list(_private_uses(PACKAGE / "alerts" / "run.py", tree))
     assert found == ["line 2: private module gitinsight_analytics.queries._frame", "line 3: server._run"]
