@@ -34,7 +34,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/ruff check gitinsight_analytics migrations tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check gitinsight_analytics migrations tests benchmarks
+	$(BIN)/mypy

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from pathlib import Path
 
 import psycopg
@@ -12,15 +11,10 @@ from sqlalchemy.engine import make_url
 
 from gitinsight_analytics import server
 from gitinsight_analytics.db import libpq_url
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
 
-__all__ = ["free_port", "throwaway_server", "recreate_database", "drop_database"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["throwaway_server", "recreate_database", "drop_database"]
 
 
 def throwaway_server(home: Path, *, archive: bool | None = None) -> Settings:

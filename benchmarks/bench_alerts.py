@@ -39,7 +39,7 @@ RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "alerts.json"
 DB_NAME = "gi_bench_alerts"
 
 
-def _median_ms(fn, runs: int) -> float:  # noqa: ANN001
+def _median_ms(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()

@@ -2,7 +2,8 @@
 
     python -m benchmarks.bench_cluster --scale medium [--runs 50] [--workers 2]
 
-Citus comes from GITINSIGHT_PG_BINDIR, or is built with ../shared/citus/build.sh into ~/.cache/gitinsight/citus.
+Citus comes from GITINSIGHT_PG_BINDIR, or is built with ../shared/citus/build.sh into GITINSIGHT_CITUS_CACHE
+(default ~/.cache/gitinsight/citus, like the tests).
 Both sides get the same synthetic data (same seed) in a fresh database; each query runs ``--runs`` times with
 the same arguments after a warm-up call on each pooled connection (steady state: on Citus a new connection
 first opens its worker connections). Prints a table and writes benchmarks/results/cluster-<scale>.json.
@@ -15,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,27 +26,27 @@ from sqlalchemy import text
 from gitinsight_analytics import cluster, migrate, queries, server
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.maintenance.refresh import refresh_repository_stats
+from gitinsight_analytics.pgproc import free_port, free_port_block
 from gitinsight_analytics.seed import load_synthetic
 from gitinsight_analytics.settings import PoolSettings, load_settings
 
-from ._support import free_port, recreate_database
+from ._support import recreate_database
 
 RESULTS = Path(__file__).parent / "results"
 SHARED_CITUS = Path(__file__).resolve().parents[2] / "shared" / "citus" / "build.sh"
-CACHE = Path.home() / ".cache" / "gitinsight" / "citus"
 POOL = 4
 WARM_UP = POOL + 1
 
 
 def citus_bindir() -> Path:
+    """GITINSIGHT_PG_BINDIR, else the Citus build shared with the tests (GITINSIGHT_CITUS_CACHE)."""
     if os.environ.get("GITINSIGHT_PG_BINDIR"):
         return Path(os.environ["GITINSIGHT_PG_BINDIR"])
-    done = subprocess.run(["bash", str(SHARED_CITUS), str(CACHE), sys.executable], capture_output=True, text=True,
-                          check=True)
-    return Path(done.stdout.strip().splitlines()[-1])
+    cache = os.environ.get("GITINSIGHT_CITUS_CACHE") or Path.home() / ".cache" / "gitinsight" / "citus"
+    return cluster.build_citus(SHARED_CITUS, Path(cache))
 
 
-def _pick(engine, sql: str) -> str:  # noqa: ANN001
+def _pick(engine, sql: str) -> str:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar_one()
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gi-bench-cluster-") as home:
         single = load_settings({"GITINSIGHT_HOME": f"{home}/single", "GITINSIGHT_PG_PORT": str(free_port())})
         multi = load_settings({"GITINSIGHT_HOME": f"{home}/multi", "GITINSIGHT_PG_BINDIR": str(bindir),
-                               "GITINSIGHT_CLUSTER_PORT": str(21000 + os.getpid() % 5000)})
+                               "GITINSIGHT_CLUSTER_PORT": str(free_port_block(args.workers + 1))})
         try:
             server.start(single)
             cluster.start(multi, workers=args.workers)

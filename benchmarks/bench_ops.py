@@ -116,7 +116,7 @@ def pitr_step(settings: Settings, url: str, folder: Path, marks: int) -> dict[st
     backup = take_base_backup(settings)
     base_wall = time.perf_counter() - started
     with psycopg.connect(url, autocommit=True) as conn:  # each INSERT commits on its own
-        conn.execute(f"CREATE TABLE {PITR_TABLE} (n integer PRIMARY KEY, "  # noqa: S608  (a constant name)
+        conn.execute(f"CREATE TABLE {PITR_TABLE} (n integer PRIMARY KEY, "  # a constant name
                      "written_at timestamptz NOT NULL DEFAULT clock_timestamp())")
         for n in range(1, marks + 1):
             conn.execute(f"INSERT INTO {PITR_TABLE} (n) VALUES (%s)", (n,))  # noqa: S608

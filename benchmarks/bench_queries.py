@@ -193,7 +193,7 @@ def cases(conn: Connection, runs: int, seed: int = 7) -> dict[str, dict[str, dic
             "p2": search_params(i)["min_stars"], "p3": 20, "p4": search_params(i)["offset"]}), runs),
     }
     out["dashboard"] = {
-        "ours_sql": measure(conn, _sql(conn, dashboard._SQL, lambda i: {"username": top_user.username,
+        "ours_sql": measure(conn, _sql(conn, dashboard.DASHBOARD_SQL, lambda i: {"username": top_user.username,
                                                                          "limit": 101, "offset": 0}), runs),
         "ours_api": measure(conn, lambda i: queries.user_dashboard(conn, username=top_user.username), runs),
         "spec": measure(conn, _sql(conn, SPEC_DASHBOARD, lambda i: {"p1": top_user.id}), max(5, runs // 20), 1),
@@ -201,13 +201,14 @@ def cases(conn: Connection, runs: int, seed: int = 7) -> dict[str, dict[str, dic
     out["dashboard"]["ours_sql"]["follows"] = conn.execute(text(
         "SELECT count(*) FROM user_repository_follows WHERE user_id = :u"), {"u": top_user.id}).scalar()
     day = (now.astimezone(dt.UTC)).date()
-    params = {"lo": trending._utc_midnight(day - dt.timedelta(days=6)),
-              "hi": trending._utc_midnight(day + dt.timedelta(days=1)), "min_confidence": None, "limit": 50,
+    midnight = dt.time(tzinfo=dt.UTC)
+    params = {"lo": dt.datetime.combine(day - dt.timedelta(days=6), midnight),
+              "hi": dt.datetime.combine(day + dt.timedelta(days=1), midnight), "min_confidence": None, "limit": 50,
               "weight": trending.INSIGHT_WEIGHT}
     out["trending"] = {
-        "ours_sql": measure(conn, _sql(conn, trending._SCORE_FROM_VIEW_SQL, lambda i: {
+        "ours_sql": measure(conn, _sql(conn, trending.SCORE_FROM_VIEW_SQL, lambda i: {
             "language": (None, *languages)[i % (len(languages) + 1)], "limit": 50}), runs),
-        "ours_sql_live": measure(conn, _sql(conn, trending._SCORE_SQL, lambda i: {
+        "ours_sql_live": measure(conn, _sql(conn, trending.SCORE_SQL, lambda i: {
             **params, "language": (None, *languages)[i % (len(languages) + 1)]}), max(20, runs // 5)),
         "ours_api": measure(conn, lambda i: queries.trending_by_score(conn), runs),
         "spec": measure(conn, _sql(conn, SPEC_TRENDING, lambda i: {"now": now}), max(10, runs // 10), 2),

@@ -34,9 +34,9 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import Engine
 
-from benchmarks._support import free_port
 from gitinsight_analytics import migrate, queries, replica, server
 from gitinsight_analytics.db import make_engine
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.seed import load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
 

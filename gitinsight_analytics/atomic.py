@@ -71,7 +71,7 @@ def remove_tree(path: Path) -> None:
 def hold(path: Path) -> IO[str]:
     """Open ``path`` and take an exclusive lock on it; the lock lasts until the returned file is closed or the
     process ends. Raises :class:`BlockingIOError` if another open file holds it."""
-    handle = open(path, "a+")  # noqa: SIM115 - the caller owns it
+    handle = open(path, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BaseException:
@@ -83,7 +83,7 @@ def hold(path: Path) -> IO[str]:
 def abandoned(path: Path) -> bool:
     """Whether nobody holds the lock file ``path`` (its owner ended, or there is none)."""
     try:
-        handle = open(path)  # noqa: SIM115 - read-only: never creates it
+        handle = open(path)
     except FileNotFoundError:
         return True
     with handle:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +20,13 @@ import psycopg
 from psycopg import sql
 
 from . import server
-from .exceptions import ConfigurationError, ServerError
+from .db import one_row
+from .exceptions import CitusUnavailable, ConfigurationError, ServerError
+from .pgproc import postmaster
 from .settings import Settings
 
 __all__ = ["NodeStatus", "ClusterStatus", "start", "stop", "status", "coordinator_url", "create_database",
-           "drop_database", "citus_bindir_problem", "NODE_CONF", "default_shard_count"]
+           "drop_database", "citus_bindir_problem", "build_citus", "NODE_CONF", "default_shard_count"]
 
 #: Written into every node's postgresql.conf at initdb. wal_level logical: the shard rebalancer moves shards with
 #: logical replication (with 'minimal' it can only block writes while copying).
@@ -87,6 +90,19 @@ def citus_bindir_problem(bindir: Path) -> str | None:
     if not (libdir / "citus.so").exists() or not (sharedir / "extension" / "citus.control").exists():
         return f"the PostgreSQL in {bindir} has no Citus extension"
     return None
+
+
+def build_citus(script: Path, out: Path) -> Path:
+    """Build PostgreSQL with Citus with ``script`` (``<shared>/citus/build.sh``) into ``out`` and return the bindir
+    it prints; instant when ``out`` holds a build already. Tests and benchmarks share this (one build per machine).
+    """
+    if not script.exists():
+        raise CitusUnavailable(f"no Citus build script at {script}")
+    done = subprocess.run(["bash", str(script), str(out), sys.executable], capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise CitusUnavailable(f"building Citus failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    return Path(lines[-1])
 
 
 def _bindir(settings: Settings) -> Path:
@@ -218,13 +234,14 @@ def status(settings: Settings) -> ClusterStatus:
         return ClusterStatus(_dir(settings), ())
     nodes = []
     for i, name in enumerate(_node_names(state["workers"])):
-        found = server.postmaster(_dir(settings) / name / "pgdata")
+        found = postmaster(_dir(settings) / name / "pgdata")
         nodes.append(NodeStatus(name, state["port"] + i, found is not None, found[0] if found else None))
-    version, workers = None, ()
+    version: str | None = None
+    workers: tuple[str, ...] = ()
     if nodes[0].running:
         try:
             with psycopg.connect(_url(state["port"], settings.db_name), connect_timeout=5) as conn:
-                version = conn.execute("SELECT citus_version()").fetchone()[0].split(" on ")[0]
+                version = one_row(conn, "SELECT citus_version()")[0].split(" on ")[0]
                 workers = tuple(f"{h}:{p}" for h, p in conn.execute(
                     "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0 "
                     "ORDER BY nodeport"))

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from psycopg import sql
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import PoolProxiedConnection
 
-from .exceptions import ConfigurationError, DatabaseUnreachable, ServerTooOld
+from .exceptions import ConfigurationError, DatabaseUnreachable, ServerError, ServerTooOld
 from .pool import FairPool, limit_statements
 from .settings import PoolSettings, Settings
 
 __all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact",
-           "resolve_read_url"]
+           "resolve_read_url", "driver_connection", "one_row"]
 
 MIN_SERVER_VERSION_NUM = 150000
 
@@ -98,7 +101,7 @@ def check_server(engine: Engine) -> int:
     try:
         with psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)), connect_timeout=10,
                              application_name="gitinsight", prepare_threshold=None) as conn:
-            version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+            version = int(one_row(conn, "SHOW server_version_num")[0])
     except psycopg.OperationalError as exc:
         reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
         raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
@@ -126,3 +129,19 @@ def connect(settings: Settings | None = None, *, start: bool = True, read: bool 
     engine = make_engine(url, pool=settings.pool, statement_timeout=settings.statement_timeout if interactive else 0)
     check_server(engine)
     return engine
+
+
+def driver_connection(conn: Connection | PoolProxiedConnection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``conn`` (COPY, and constant SQL that must not be parsed for parameters)."""
+    raw = (conn.connection if isinstance(conn, Connection) else conn).driver_connection
+    if raw is None:  # only once the connection was closed or invalidated
+        raise DatabaseUnreachable("the database connection was closed")
+    return cast("psycopg.Connection[Any]", raw)
+
+
+def one_row(conn: psycopg.Connection[Any], query: str | sql.SQL | sql.Composed, params: Any = None) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (``SHOW``, aggregates, ``SELECT <expressions>``)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise ServerError(f"the server returned no row for a query that always returns one: {query!r:.80}")
+    return tuple(row)

@@ -8,10 +8,12 @@ __all__ = [
     "ServerError",
     "DataDirectoryInUse",
     "PortInUse",
+    "CitusUnavailable",
     "DatabaseUnreachable",
     "ServerTooOld",
     "PgcryptoUnavailable",
     "ValidationError",
+    "ReportOutputError",
     "DataLoadError",
     "DataExistsError",
     "RecoveryError",
@@ -22,6 +24,14 @@ __all__ = [
     "ReplicaLagging",
     "PoolExhausted",
     "StatementTimeout",
+    "BackupError",
+    "RestoreError",
+    "PartitionError",
+    "ReportSpecMismatch",
+    "ReportFailed",
+    "ScheduleLocked",
+    "WorkerError",
+    "DeliveryFailed",
 ]
 
 
@@ -47,6 +57,10 @@ class DataDirectoryInUse(ServerError):
 
 class PortInUse(ServerError):
     """The TCP port chosen for the embedded server is taken by another process."""
+
+
+class CitusUnavailable(ServerError):
+    """PostgreSQL with Citus could not be found or built."""
 
 
 class DatabaseUnreachable(GitInsightError):
@@ -120,3 +134,42 @@ class PoolExhausted(GitInsightError):
 
 class StatementTimeout(GitInsightError):
     """A statement ran longer than the statement timeout and the server cancelled it (nothing was changed)."""
+
+
+class BackupError(GitInsightError):
+    """A backup set could not be written (pg_dump or pg_dumpall failed); nothing of it was kept."""
+
+
+class RestoreError(GitInsightError):
+    """A backup set could not be restored; the target database is unchanged."""
+
+
+class PartitionError(GitInsightError):
+    """audit_logs' partitions are not as maintenance expects (a stray table, rows without a partition, a failed
+    step); nothing was changed."""
+
+
+class ReportSpecMismatch(GitInsightError):
+    """A report notebook cannot be run as declared (its parameters cell does not match its specification)."""
+
+
+class ReportFailed(GitInsightError):
+    """A report's notebook raised; its executed notebook and the index still show the failure."""
+
+
+class ReportOutputError(GitInsightError):
+    """A report's files could not be written (a full disk, permissions): nothing partial is left in place."""
+
+
+class ScheduleLocked(GitInsightError):
+    """Another ``report due`` holds the lock. Not a failure: exit code 0."""
+
+    exit_code = 0
+
+
+class WorkerError(GitInsightError):
+    """Analysis worker processes ended abnormally; their jobs return to the queue when their leases expire."""
+
+
+class DeliveryFailed(GitInsightError):
+    """A digest could not be delivered (file or e-mail); its alerts stay unsent and are retried next run."""

@@ -38,7 +38,7 @@ def _check_revision(cfg: Config, revision: str, parameter: str) -> None:
         raise ValidationError(parameter, f"unknown revision {revision!r}", known) from None
 
 
-def _run(engine: Engine, fn, revision: str, *, citus_layout: bool) -> list[str]:  # noqa: ANN001
+def _run(engine: Engine, fn, revision: str, *, citus_layout: bool) -> list[str]:
     from . import citus
 
     cfg = alembic_config()
@@ -78,7 +78,7 @@ def heads() -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Autogenerate filter: audit_logs partitions are made by create_audit_log_partition(), not by models."""
     if type_ == "table" and name and _PARTITION.match(name):
         return False

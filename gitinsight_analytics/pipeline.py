@@ -68,9 +68,9 @@ def run_main_job(
     if backtest:
         from .analysis import run_backtest
 
-        result = run_backtest(engine, workers=2, echo=echo)
-        echo(result.describe())
-        days = len(result.days)
+        backtested = run_backtest(engine, workers=2, echo=echo)
+        echo(backtested.describe())
+        days = len(backtested.days)
     refresh_repository_stats(engine)
 
     index = None

@@ -52,7 +52,7 @@ class FairPool(sa.NullPool):
         self._conninfo, self._settings, self._connect_kwargs = conninfo, settings, dict(connect_kwargs)
         self._backing: ConnectionPool | None = None
         self._lock = threading.Lock()
-        super().__init__(self._checkout, **kw)
+        super().__init__(self._checkout, **kw)  # type: ignore[arg-type]  # psycopg's Connection is a DB-API one
 
     @property
     def settings(self) -> PoolSettings:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from .exceptions import ConfigurationError, PortInUse, ServerError
+from .pgproc import give, port_taken, run
 from .settings import Settings
 
 __all__ = ["PoolerStatus", "start", "stop", "status", "pooler_url", "config_text", "executable"]
@@ -111,12 +110,6 @@ def _pid(settings: Settings) -> int | None:
         return None
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def status(settings: Settings) -> PoolerStatus:
     """Whether this home's pooler runs, and where."""
     pid = _pid(settings)
@@ -140,7 +133,7 @@ def start(settings: Settings) -> PoolerStatus:
     if current.running:
         return current
     port = settings.pooler_listen_port
-    if _port_open(port):
+    if port_taken(port):
         raise PortInUse(f"port {port} on 127.0.0.1 is in use by another process "
                         "(set GITINSIGHT_POOLER_PORT to a free port, 1024..65535)")
     db = server.start(settings)
@@ -151,16 +144,11 @@ def start(settings: Settings) -> PoolerStatus:
     (folder / "userlist.txt").write_text(f'"{USER}" ""\n')
     ini.write_text(config_text(settings, db.port or settings.pg_port))
     for path in (folder, ini, folder / "userlist.txt"):
-        server._give(path)  # as root, PgBouncer runs as the server's system user (it refuses to run as root)
-    user = {"user": server.SYSTEM_USER} if os.geteuid() == 0 else {}
-    done = subprocess.run([str(program), "-d", "-q", str(ini)], capture_output=True, text=True, timeout=30, **user)
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise ServerError(f"starting PgBouncer failed: {detail[-1] if detail else done.returncode} "
-                          f"(log: {folder / 'pgbouncer.log'})")
+        give(path)  # as root, PgBouncer runs as the server's system user (it refuses to run as root)
+    run([str(program), "-d", "-q", str(ini)], f"starting PgBouncer (log: {folder / 'pgbouncer.log'})", timeout=30)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if _pid(settings) is not None and _port_open(port):
+        if _pid(settings) is not None and port_taken(port):
             return status(settings)
         time.sleep(0.1)
     raise ServerError(f"PgBouncer did not accept connections on port {port} within {START_TIMEOUT_S:g} s "

@@ -14,17 +14,15 @@ Reads reach the replica only through ``GITINSIGHT_READ_URL`` (see :func:`gitinsi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import server
 from .db import redact
 from .exceptions import ConfigurationError, DatabaseUnreachable, ReplicaLagging, ServerError
-from .pitr import archiving
+from .pgproc import bindir, file_lock, give, pg_ctl, port_taken, postmaster, run, system_identifier
 from .settings import Settings
 
 __all__ = ["ReplicaStatus", "StartResult", "replica_port", "replica_url", "start", "stop", "status",
@@ -114,28 +112,12 @@ def _query(url: str, query: str, params: tuple = ()) -> tuple | None:
         reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise DatabaseUnreachable(f"cannot connect to {redact(url)}: {reason}") from None
     with conn:
-        return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def _locked(settings: Settings) -> Iterator[None]:
-    """Serialise replica start/stop between processes (its own lock: server.start takes the server's)."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with open(settings.home / "replica.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        return conn.execute(query, params).fetchone()
 
 
 def _ours(pgdata: Path) -> bool:
     auto = pgdata / "postgresql.auto.conf"
     return auto.is_file() and MARKER in auto.read_text()
-
-
-def _pg_ctl(settings: Settings, *args: str, what: str, timeout: float = 180) -> None:
-    server._run([str(server.bindir(settings) / "pg_ctl"), *args], what, timeout=timeout)
 
 
 def _enable_streaming(settings: Settings) -> tuple[server.ServerStatus, bool]:
@@ -146,7 +128,7 @@ def _enable_streaming(settings: Settings) -> tuple[server.ServerStatus, bool]:
     text = f"# written by `gitinsight db replica start`; `gitinsight db replica stop --remove` deletes it\n{body}\n"
     if not conf.exists() or conf.read_text() != text:
         conf.write_text(text)
-        server._give(conf)
+        give(conf)
     main_conf = settings.pgdata / "postgresql.conf"
     if INCLUDE_LINE not in main_conf.read_text():
         with open(main_conf, "a") as handle:
@@ -156,9 +138,7 @@ def _enable_streaming(settings: Settings) -> tuple[server.ServerStatus, bool]:
                                         " current_setting('max_replication_slots')::int") or ("minimal", 0, 0)
     if level != "minimal" and senders > 0 and slots > 0:
         return primary, False
-    with server._locked(settings):
-        _pg_ctl(settings, "-D", str(settings.pgdata), "-m", "fast", "-w", "stop",
-                what="stopping the primary to switch it to wal_level=replica")
+    server.stop(settings)  # to switch it to wal_level=replica
     return server.start(settings), True
 
 
@@ -180,12 +160,12 @@ def _clone(settings: Settings, primary: server.ServerStatus, port: int, timeout:
     _drop_slot(url)
     partial = settings.home / ".replica.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    binaries = server.bindir(settings)
+    binaries = bindir(settings)
     try:
-        server._run([str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-                     "--no-password", "-D", str(partial), "--format=plain", "--wal-method=stream",
-                     "--checkpoint=fast", "--write-recovery-conf", "--create-slot", f"--slot={SLOT}",
-                     "--label", "gitinsight replica"], "pg_basebackup of the primary", timeout=timeout)
+        run([str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+             "--no-password", "-D", str(partial), "--format=plain", "--wal-method=stream",
+             "--checkpoint=fast", "--write-recovery-conf", "--create-slot", f"--slot={SLOT}",
+             "--label", "gitinsight replica"], "pg_basebackup of the primary", timeout=timeout)
         conf = {
             "port": str(port),
             "listen_addresses": "'127.0.0.1'",
@@ -228,12 +208,12 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
     port = replica_port(settings)
     target = settings.replica_dir
     actions: list[str] = []
-    with _locked(settings):
-        if server.postmaster(target) is not None:
+    with file_lock(settings.home / "replica.lock"):  # its own lock: server.start takes the server's
+        if postmaster(target) is not None:
             return StartResult(status(settings), ["the replica was already running"])
         if target.exists() and not _ours(target):
             raise ServerError(f"{target} exists and was not made by `gitinsight db replica start`: move it away")
-        if server._port_taken(port):
+        if port_taken(port):
             raise ConfigurationError(f"port {port} on 127.0.0.1 is in use (set GITINSIGHT_REPLICA_PORT to a free "
                                      "port, 1024..65535)")
         primary, restarted = _enable_streaming(settings)
@@ -243,8 +223,8 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
         url = server.server_url(settings, primary.port, "postgres")
         if target.exists():
             slot = _slot_state(url)
-            primary_id = archiving.system_identifier(server.bindir(settings), settings.pgdata)
-            replica_id = archiving.system_identifier(server.bindir(settings), target)
+            primary_id = system_identifier(bindir(settings), settings.pgdata)
+            replica_id = system_identifier(bindir(settings), target)
             why = ("it is a copy of another cluster" if replica_id != primary_id else
                    f"the primary no longer keeps its WAL (slot {SLOT} {slot or 'missing'})"
                    if slot in (None, "lost") else None)
@@ -258,9 +238,9 @@ def start(settings: Settings, *, timeout: float = 3600) -> StartResult:
             actions.append(f"resumed the replica in {target}")
         log = settings.home / LOG_NAME
         log.touch()
-        server._give(log)
-        _pg_ctl(settings, "-D", str(target), "-l", str(log), "-o", f"-p {port}", "-w", "-t", "300", "start",
-                what=f"starting the replica (log: {log})", timeout=330)
+        give(log)
+        pg_ctl(bindir(settings), "-D", str(target), "-l", str(log), "-o", f"-p {port}", "-w", "-t", "300", "start",
+               what=f"starting the replica (log: {log})", timeout=330)
         _wait_streaming(url, 120)
     return StartResult(status(settings), actions)
 
@@ -274,9 +254,10 @@ def stop(settings: Settings, *, remove: bool = False) -> list[str]:
     """
     done: list[str] = []
     target = settings.replica_dir
-    with _locked(settings):
-        if server.postmaster(target) is not None:
-            _pg_ctl(settings, "-D", str(target), "-m", "fast", "-w", "stop", what="stopping the replica")
+    with file_lock(settings.home / "replica.lock"):
+        if postmaster(target) is not None:
+            pg_ctl(bindir(settings), "-D", str(target), "-m", "fast", "-w", "stop", what="stopping the replica",
+                   timeout=180)
             done.append(f"stopped the replica on port {replica_port(settings)}")
         else:
             done.append("the replica was not running")
@@ -308,7 +289,7 @@ def status(settings: Settings) -> ReplicaStatus:
     """Whether the replica runs and, when the primary runs too, its lag (pg_stat_replication, replay LSN)."""
     port = replica_port(settings)
     target = settings.replica_dir
-    found = server.postmaster(target)
+    found = postmaster(target)
     if found is None:
         return ReplicaStatus(False, target, port)
     pid, live_port = found

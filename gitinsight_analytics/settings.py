@@ -6,8 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, ValidationError
+from .validation import check_bool, check_int
 
 __all__ = ["PoolSettings", "Settings", "load_settings", "find_workspace", "PROJECT_ROOT", "POOL_PROFILES",
            "POOLER_PORT_OFFSET", "WORKSPACE_MARKER", "TEST_PAUSE_VARIABLE", "pause_point"]
@@ -124,24 +126,24 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer (allowed: {low}..{high})") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={value} is out of range (allowed: {low}..{high})")
-    return value
+        return check_int(raw, name, low, high, allowed=f"{low}..{high}")
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)")
+    try:
+        return check_bool(raw, name)
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
+
+
+def _setting_error(exc: ValidationError) -> ConfigurationError:
+    """A bad environment variable as ``NAME=value is ... (allowed: ...)``."""
+    return ConfigurationError(f"{exc.parameter}={exc.problem} (allowed: {exc.allowed})")
 
 
 MIN_SECRET_LENGTH = 16
@@ -214,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     reports = env.get("GITINSIGHT_REPORTS_DIR")
     notebooks = env.get("GITINSIGHT_NOTEBOOKS_DIR")
     ranking = env.get("GITINSIGHT_GITHUB_RANKING_DIR")
+    files = _workspace_files(workspace, notebooks)
     return Settings(
         home=home,
         database_url=env.get("DATABASE_URL") or None,
@@ -224,7 +227,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool=pool,
         workspace=workspace,
         reports_dir=Path(reports).expanduser().resolve() if reports else workspace / "reports",
-        **_workspace_files(workspace, notebooks),
+        notebooks_dir=files["notebooks_dir"],
+        schedule_path=files["schedule_path"],
         report_retention_days=_int(env, "GITINSIGHT_REPORT_RETENTION_DAYS", 30, 1, 3650),
         github_ranking_dir=(Path(ranking).expanduser().resolve() if ranking
                             else workspace / "data" / "github-ranking"),
@@ -258,7 +262,7 @@ def _pool_settings(env: Mapping[str, str]) -> PoolSettings:
     )
 
 
-def _connection_limits(env: Mapping[str, str]) -> dict[str, object]:
+def _connection_limits(env: Mapping[str, str]) -> dict[str, Any]:
     """Statement timeout and pooler settings (``GITINSIGHT_STATEMENT_TIMEOUT``, ``GITINSIGHT_POOLER_*``)."""
     use = env.get("GITINSIGHT_USE_POOLER")
     port = env.get("GITINSIGHT_POOLER_PORT")

@@ -11,7 +11,6 @@ import itertools
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +23,13 @@ from sqlalchemy.engine import Engine
 
 from gitinsight_analytics import migrate, server
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
+from gitinsight_analytics.exceptions import CitusUnavailable
+from gitinsight_analytics.pgproc import free_port, free_port_block
 from gitinsight_analytics.settings import PoolSettings, Settings, load_settings
 
-_counter = itertools.count()
+#: Numbers for unique database names within this process.
+counter = itertools.count()
 SMALL_POOL = PoolSettings(size=2, max_overflow=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
@@ -157,9 +153,9 @@ def seeded_template(pg: Settings, migrated_template: str) -> str:
     return name
 
 
-def _scratch(pg: Settings, template: str | None = None, *, migrated: bool = False) -> Iterator[Engine]:
+def scratch_engine(pg: Settings, template: str | None = None, *, migrated: bool = False) -> Iterator[Engine]:
     """A database of its own for one test (a clone of ``template`` or empty), dropped afterwards."""
-    name = f"gi_test_{os.getpid()}_{next(_counter)}"
+    name = f"gi_test_{os.getpid()}_{next(counter)}"
     engine = make_engine(create_database(pg, name, template=template), pool=SMALL_POOL)
     try:
         if migrated:
@@ -173,19 +169,28 @@ def _scratch(pg: Settings, template: str | None = None, *, migrated: bool = Fals
 @pytest.fixture
 def engine(pg: Settings, migrated_template: str) -> Iterator[Engine]:
     """A fresh database at migration head, empty."""
-    yield from _scratch(pg, migrated_template)
+    yield from scratch_engine(pg, migrated_template)
 
 
 @pytest.fixture
 def seeded_engine(pg: Settings, seeded_template: str) -> Iterator[Engine]:
     """A fresh database at head holding the tiny synthetic data set."""
-    yield from _scratch(pg, seeded_template)
+    yield from scratch_engine(pg, seeded_template)
 
 
 @pytest.fixture
 def empty_engine(pg: Settings) -> Iterator[Engine]:
     """A fresh database with no schema at all (for migration tests)."""
-    yield from _scratch(pg)
+    yield from scratch_engine(pg)
+
+
+@pytest.fixture
+def data_engine(engine: Engine) -> Engine:
+    """A fresh database holding the small hand-made data set of the query tests (tests/query_data.py)."""
+    from .query_data import build
+
+    build(engine)
+    return engine
 
 
 @pytest.fixture
@@ -211,11 +216,11 @@ def pgcrypto_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture
 def pgcrypto_engine(pgcrypto_pg: Settings) -> Iterator[Engine]:
     """A fresh database at head on the pgcrypto server."""
-    yield from _scratch(pgcrypto_pg, migrated=True)
+    yield from scratch_engine(pgcrypto_pg, migrated=True)
 
 
-__all__ = ["free_port", "create_database", "drop_database", "start_cluster", "under_ci", "unavailable", "debian_bindir",
-           "bindir_major", "citus_bindir", "SHARED", "REAL_DATA", "SPEC", "shared_real_data",
+__all__ = ["counter", "scratch_engine", "create_database", "drop_database", "start_cluster", "under_ci", "unavailable",
+           "debian_bindir", "bindir_major", "citus_bindir", "SHARED", "REAL_DATA", "SPEC", "shared_real_data",
            "needs_real"]
 
 
@@ -227,27 +232,13 @@ CITUS_CACHE = Path(os.environ.get("GITINSIGHT_CITUS_CACHE") or Path.home() / ".c
 
 
 def citus_bindir() -> Path:
-    """Build Citus into CITUS_CACHE (instant when built already) and return the bindir it prints."""
-    import sys
+    """Build Citus into CITUS_CACHE (instant when built already) and return its bindir."""
+    from gitinsight_analytics.cluster import build_citus
 
-    if not (CITUS_SOURCE / "build.sh").exists():
-        unavailable(f"no Citus source at {CITUS_SOURCE}")
-    done = subprocess.run(["bash", str(CITUS_SOURCE / "build.sh"), str(CITUS_CACHE), sys.executable],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        unavailable(f"building Citus failed: {(done.stderr or done.stdout).strip()[-500:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def _free_port_block(size: int) -> int:
-    """``size`` consecutive free ports below the ephemeral range (client sockets would race for those)."""
-    import random
-
-    for _ in range(100):
-        base = random.randrange(20000, 32000 - size)
-        if not any(server._port_taken(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports")
+    try:
+        return build_citus(CITUS_SOURCE / "build.sh", CITUS_CACHE)
+    except CitusUnavailable as exc:
+        unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -258,7 +249,7 @@ def citus_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     bindir = citus_bindir()
     settings = load_settings({"GITINSIGHT_HOME": str(tmp_path_factory.mktemp("citus")),
                               "GITINSIGHT_PG_BINDIR": str(bindir),
-                              "GITINSIGHT_CLUSTER_PORT": str(_free_port_block(3))})
+                              "GITINSIGHT_CLUSTER_PORT": str(free_port_block(3))})
     cluster.start(settings, workers=2)
     yield settings
     cluster.stop(settings)
@@ -270,7 +261,7 @@ def citus_seeded(citus_cluster: Settings) -> Iterator[Engine]:
     from gitinsight_analytics import cluster
     from gitinsight_analytics.seed import load_synthetic
 
-    name = f"gi_citus_{os.getpid()}_{next(_counter)}"
+    name = f"gi_citus_{os.getpid()}_{next(counter)}"
     engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
     migrate.upgrade(engine)
     load_synthetic(engine, scale="tiny", seed=42, progress=False)

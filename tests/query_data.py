@@ -149,5 +149,5 @@ def build(engine: Engine, *, refresh: bool = True) -> Data:
 def raw(engine: Engine, table: str) -> pd.DataFrame:
     """All rows of a table, as pandas reads them (the independent side of every comparison)."""
     with engine.connect() as conn:
-        result = conn.execute(sa.text(f"SELECT * FROM {table}"))  # noqa: S608 - test helper, constant names
+        result = conn.execute(sa.text(f"SELECT * FROM {table}"))  # test helper, constant names
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

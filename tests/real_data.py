@@ -15,7 +15,7 @@ from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.settings import Settings
 
 from .conftest import REAL_DATA as REAL
-from .conftest import SMALL_POOL, _scratch, create_database, needs_real, unavailable
+from .conftest import SMALL_POOL, create_database, needs_real, scratch_engine, unavailable
 
 FIRST, LAST = dt.date(2026, 7, 19), dt.date(2026, 8, 22)
 DAYS = [FIRST + dt.timedelta(days=k) for k in range((LAST - FIRST).days + 1)]
@@ -48,7 +48,7 @@ def real_template(pg: Settings, migrated_template: str) -> str:
 @pytest.fixture
 def real_engine(pg: Settings, real_template: str) -> Iterator[Engine]:
     """A fresh database holding the daily real files."""
-    yield from _scratch(pg, real_template)
+    yield from scratch_engine(pg, real_template)
 
 
 def read_csv_days() -> pd.DataFrame:

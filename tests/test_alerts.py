@@ -22,9 +22,9 @@ from gitinsight_analytics.alerts import list_alerts, parse_settings, run_alerts
 from gitinsight_analytics.alerts import rules as r
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import ConfigurationError, ValidationError
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.security import as_user
 
-from .conftest import free_port
 from .real_data import read_csv_days, real_engine, real_template  # noqa: F401
 
 AS_OF = dt.date(2026, 8, 22)
@@ -41,7 +41,7 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.recipients: list[list[str]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook name
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
@@ -82,7 +82,7 @@ def stored(engine: Engine, username: str | None = None) -> set[tuple[str, str, s
     return {(n, k, str(d)) for n, k, d in zip(frame["full_name"], frame["kind"], frame["as_of"], strict=True)}
 
 
-def run(engine: Engine, tmp_path: Path, **kwargs):  # noqa: ANN201
+def run(engine: Engine, tmp_path: Path, **kwargs):
     return run_alerts(engine, reports_dir=tmp_path / "reports", as_of=kwargs.pop("as_of", AS_OF), **kwargs)
 
 

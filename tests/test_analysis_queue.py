@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from gitinsight_analytics.analysis import WorkerOptions, enqueue, queue, work
-from gitinsight_analytics.analysis.worker import _child, run_worker
+from gitinsight_analytics.analysis.worker import run_worker, worker_process
 from gitinsight_analytics.cli import cli
 from gitinsight_analytics.exceptions import ValidationError
 
@@ -65,7 +65,7 @@ def test_sigkilled_worker_job_is_taken_over_after_the_lease(engine: sa.engine.En
     ctx = multiprocessing.get_context("spawn")
     options = WorkerOptions(lease_seconds=2.0, poll_seconds=0.1, until_empty=True)
     results = ctx.Queue()  # kept referenced until the child has started
-    process = ctx.Process(target=_child, args=(engine.url.render_as_string(hide_password=False), options,
+    process = ctx.Process(target=worker_process, args=(engine.url.render_as_string(hide_password=False), options,
                                                {"test_slow": H + "slow_first_attempt"}, results))
     process.start()
     deadline = time.monotonic() + 60

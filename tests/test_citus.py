@@ -20,7 +20,7 @@ from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
 
 from .conftest import REAL_DATA as REAL
-from .conftest import SMALL_POOL, _counter
+from .conftest import SMALL_POOL, counter
 
 pytestmark = pytest.mark.slow
 
@@ -124,13 +124,13 @@ def test_search_and_trending_run_on_every_shard_with_the_limit_pushed_down(citus
     assert f"Task Count: {shards}" in trending and trending.count("Limit") >= 2, trending
 
 
-def _remote_commands(engine: Engine, call) -> list[str]:  # noqa: ANN001
+def _remote_commands(engine: Engine, call) -> list[str]:
     """The commands the coordinator sent to workers while ``call(engine)`` ran, from Citus' own log."""
     logged: list[str] = []
     watched = make_engine(engine.url, pool=SMALL_POOL)
 
     @sa.event.listens_for(watched, "connect")
-    def _log(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _log(dbapi_connection, _record) -> None:
         dbapi_connection.add_notice_handler(lambda d: logged.append(d.message_primary or ""))
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET citus.log_remote_commands = on")
@@ -191,13 +191,13 @@ def test_row_level_security_matches_the_single_node(citus_seeded: Engine, seeded
     counts = []
     for engine in (seeded_engine, citus_seeded):
         with as_user(engine, user) as conn:
-            counts.append([conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+            counts.append([conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
                            for t in ("repositories", "insights", "users", "user_repository_follows", "api_keys")])
     assert counts[0] == counts[1] and counts[0][0] > 0
 
 
-def test_downgrade_and_upgrade_again(citus_cluster) -> None:  # noqa: ANN001
-    name = f"gi_citus_{os.getpid()}_{next(_counter)}"
+def test_downgrade_and_upgrade_again(citus_cluster) -> None:
+    name = f"gi_citus_{os.getpid()}_{next(counter)}"
     engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
     try:
         assert any("distributed on id" in a for a in migrate.upgrade(engine))
@@ -212,7 +212,7 @@ def test_downgrade_and_upgrade_again(citus_cluster) -> None:  # noqa: ANN001
         cluster.drop_database(citus_cluster, name)
 
 
-def test_cluster_cli_needs_a_citus_bindir(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_cluster_cli_needs_a_citus_bindir(tmp_path, monkeypatch, capsys) -> None:
     from gitinsight_analytics.server import bindir
     from gitinsight_analytics.settings import load_settings
 
@@ -223,7 +223,7 @@ def test_cluster_cli_needs_a_citus_bindir(tmp_path, monkeypatch, capsys) -> None
     assert err.count("\n") == 0 and "has no Citus extension" in err and "build.sh" in err
 
 
-def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:
     monkeypatch.setenv("GITINSIGHT_HOME", str(citus_cluster.home))
     monkeypatch.setenv("GITINSIGHT_CLUSTER_PORT", str(citus_cluster.cluster_port))
     assert main(["cluster", "status"]) == 0
@@ -234,7 +234,7 @@ def test_cluster_cli_status_and_url(citus_cluster, monkeypatch, capsys) -> None:
 
 
 @pytest.fixture(scope="module")
-def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
+def imported_pair(citus_cluster, pg, migrated_template):
     """The same real github-ranking files (the last 8 daily files, renames included) imported into a single-node
     database and into a cluster database."""
     from gitinsight_analytics.seed import import_github_ranking
@@ -244,7 +244,7 @@ def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
     files = sorted(REAL.glob("github-ranking-*.csv"))[-8:]
     if len(files) < 8:
         unavailable(f"the real data is missing at {REAL}")
-    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(counter)}" for _ in range(2))
     single = make_engine(create_database(pg, single_name, template=migrated_template), pool=SMALL_POOL)
     distributed = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, citus_name)), pool=SMALL_POOL)
     migrate.upgrade(distributed)
@@ -256,7 +256,7 @@ def imported_pair(citus_cluster, pg, migrated_template):  # noqa: ANN001
     cluster.drop_database(citus_cluster, citus_name)
 
 
-def test_import_counts_match(imported_pair) -> None:  # noqa: ANN001
+def test_import_counts_match(imported_pair) -> None:
     _, _, (single, distributed) = imported_pair
     fields = ("files_read", "users_created", "repositories_created", "repositories_updated", "snapshots_added",
               "renames", "latest_date")
@@ -275,7 +275,7 @@ def test_import_counts_match(imported_pair) -> None:  # noqa: ANN001
     ("compare_repositories", {"full_names": ["react/react", "vuejs/vue", "torvalds/linux"]}),
     ("compare_repositories", {"full_names": ["react/react", "vuejs/vue"], "metric": "forks", "align": "age"}),
 ])
-def test_star_history_queries_match(imported_pair, name: str, kwargs: dict) -> None:  # noqa: ANN001
+def test_star_history_queries_match(imported_pair, name: str, kwargs: dict) -> None:
     single, distributed, _ = imported_pair
     left, right = (getattr(queries, name)(engine, **kwargs) for engine in (distributed, single))
     if name == "trending_by_stars":  # 7 and 30 days: from repository_star_trends on both sides; 3: live
@@ -291,7 +291,7 @@ def test_star_history_queries_match(imported_pair, name: str, kwargs: dict) -> N
             k: v for k, v in right.items() if k != "view_refreshed_at"}
 
 
-def test_import_again_is_a_no_op_and_keys_are_recorded(imported_pair) -> None:  # noqa: ANN001
+def test_import_again_is_a_no_op_and_keys_are_recorded(imported_pair) -> None:
     from gitinsight_analytics.seed import import_github_ranking
 
     _, distributed, _ = imported_pair
@@ -304,7 +304,7 @@ def test_import_again_is_a_no_op_and_keys_are_recorded(imported_pair) -> None:  
 
 
 def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster(
-        citus_seeded: Engine, citus_cluster, pg, tmp_path) -> None:  # noqa: ANN001
+        citus_seeded: Engine, citus_cluster, pg, tmp_path) -> None:
     from gitinsight_analytics.backup.restore import restore_backup
     from gitinsight_analytics.backup.sets import create_backup
 
@@ -312,10 +312,10 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
 
     backup = create_backup(citus_seeded, tmp_path / "backups")
     with citus_seeded.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
                   for t in ("users", "repositories", "insights", "audit_logs", "user_repository_follows")}
     assert backup.rows >= sum(counts.values()) > 0
-    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(_counter)}" for _ in range(2))
+    single_name, citus_name = (f"gi_citus_{os.getpid()}_{next(counter)}" for _ in range(2))
     single_url = create_database(pg, single_name)
     citus_url = cluster.create_database(citus_cluster, citus_name)
     try:
@@ -324,7 +324,7 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
             assert not report.verification.problems
             engine = make_engine(sqlalchemy_url(url), pool=SMALL_POOL)
             with engine.connect() as conn:
-                assert {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+                assert {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
                         for t in counts} == counts
                 assert bool(citus.distributed_tables(conn)) is (url == citus_url)
             engine.dispose()
@@ -333,7 +333,7 @@ def test_backup_of_a_cluster_restores_every_row_into_a_single_node_and_a_cluster
         cluster.drop_database(citus_cluster, citus_name)
 
 
-def test_every_report_renders_from_the_cluster(citus_seeded: Engine, tmp_path) -> None:  # noqa: ANN001
+def test_every_report_renders_from_the_cluster(citus_seeded: Engine, tmp_path) -> None:
     from gitinsight_analytics.reports.runner import render_all
 
     from .reports_support import NOTEBOOKS
@@ -354,10 +354,10 @@ def test_every_report_renders_from_the_cluster(citus_seeded: Engine, tmp_path) -
     ["keys", "create", "{user}", "--name", "citus-{n}"],
 ])
 def test_commands_work_unchanged_against_the_cluster(citus_seeded: Engine, monkeypatch, capsys, tmp_path,
-                                                     argv: list[str]) -> None:  # noqa: ANN001
+                                                     argv: list[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", citus_seeded.url.render_as_string(hide_password=False))
     monkeypatch.setenv("GITINSIGHT_HOME", str(tmp_path / "home"))
     user = _pick(citus_seeded, "SELECT username FROM users ORDER BY username LIMIT 1")
-    args = [a.format(user=user, n=next(_counter)) for a in argv]
+    args = [a.format(user=user, n=next(counter)) for a in argv]
     assert main(args) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip()

@@ -19,13 +19,7 @@ from gitinsight_analytics.queries import (
 )
 from gitinsight_analytics.queries.confidence import version_key, weighted_quantile
 
-from .query_data import build, raw
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
+from .query_data import raw
 
 
 def insights(engine) -> pd.DataFrame:

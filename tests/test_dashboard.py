@@ -8,13 +8,7 @@ import pytest
 from gitinsight_analytics.exceptions import ValidationError
 from gitinsight_analytics.queries import user_dashboard
 
-from .query_data import build, raw
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
+from .query_data import raw
 
 
 def expected(engine, username: str) -> pd.DataFrame:

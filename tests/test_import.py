@@ -35,7 +35,7 @@ def real(*dates: str) -> list[Path]:
     return [REAL / f"github-ranking-{d}.csv" for d in dates]
 
 
-def run(engine: Engine, paths: list[Path]):  # noqa: ANN201
+def run(engine: Engine, paths: list[Path]):
     return import_github_ranking(engine, paths, progress=False)
 
 
@@ -68,7 +68,7 @@ def repo(engine: Engine, full_name: str) -> dict:
     return dict(row)
 
 
-def scalar(engine: Engine, query: str):  # noqa: ANN201
+def scalar(engine: Engine, query: str):
     with engine.connect() as conn:
         return conn.execute(text(query)).scalar()
 

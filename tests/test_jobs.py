@@ -11,13 +11,7 @@ import pytest
 from gitinsight_analytics.exceptions import ValidationError
 from gitinsight_analytics.queries import job_durations, job_failure_rates, job_failures, job_throughput, queue_backlog
 
-from .query_data import build, raw
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
+from .query_data import raw
 
 
 def expected_throughput(engine, freq, as_of, window_days, job_type=None) -> pd.DataFrame:

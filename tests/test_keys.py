@@ -12,10 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.cli import main
-from gitinsight_analytics.exceptions import ConfigurationError, KeyRejected, ValidationError
+from gitinsight_analytics.exceptions import KeyRejected, ValidationError
 from gitinsight_analytics.security import keys
 from gitinsight_analytics.security import tokens as keytokens
-from gitinsight_analytics.settings import load_settings
 
 from . import factories
 
@@ -40,7 +39,7 @@ class Statements:
         self.seen: list[tuple[str, object]] = []
         sa.event.listen(engine, "before_cursor_execute", self._record)
 
-    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.seen.append((statement, parameters))
 
     def lookups(self) -> list[tuple[str, object]]:
@@ -48,7 +47,7 @@ class Statements:
 
 
 def with_body(body: str) -> str:
-    return keytokens.PREFIX + body + keytokens._checksum(body)
+    return keytokens.PREFIX + body + keytokens.checksum(body)
 
 
 # --- the token format ----------------------------------------------------------------------------------------
@@ -264,31 +263,6 @@ def test_seeded_keys_use_the_same_scheme(seeded_engine: Engine) -> None:
     except KeyRejected as exc:
         found = exc.reason
     assert found in {"active", "expired", "revoked"}  # the seed's first key is known, whatever its state
-
-
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, (None, None)),
-        ({"GITINSIGHT_API_KEY_PEPPER": PEPPER, "GITINSIGHT_API_KEY_ENCRYPTION_KEY": SECRET}, (PEPPER, SECRET)),
-        ({"GITINSIGHT_API_KEY_PEPPER": "short"}, "too short"),
-        ({"GITINSIGHT_API_KEY_PEPPER": PEPPER, "GITINSIGHT_API_KEY_PEPPER_FILE": "/x"}, "both set"),
-        ({"GITINSIGHT_API_KEY_ENCRYPTION_KEY_FILE": "/nonexistent/key"}, "cannot be read"),
-    ],
-)
-def test_secret_settings(tmp_path, env: dict, expected) -> None:
-    env = {"GITINSIGHT_HOME": str(tmp_path)} | env
-    if isinstance(expected, str):
-        with pytest.raises(ConfigurationError, match=expected):
-            load_settings(env)
-        return
-    settings = load_settings(env)
-    assert (settings.api_key_pepper, settings.api_key_encryption_key) == expected
-    assert PEPPER not in repr(settings) and SECRET not in repr(settings)
-    secret_file = tmp_path / "secret"
-    secret_file.write_text(SECRET + "\n")
-    from_file = load_settings({"GITINSIGHT_API_KEY_ENCRYPTION_KEY_FILE": str(secret_file)})
-    assert from_file.api_key_encryption_key == SECRET
 
 
 # --- the CLI ---------------------------------------------------------------------------------------------------

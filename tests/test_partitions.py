@@ -170,7 +170,7 @@ def _too_many_months(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict:
     (_squatter, "audit_logs_y2040m05 exists but is not a partition of audit_logs"),
     (_too_many_months, r"holds rows of 3 months without a partition \(2019-01-01 .. 2040-05-01\), more than 2"),
 ], ids=["drop-fails-after-moves", "name-taken", "too-many-months"])
-def test_a_failure_midway_changes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch, setup,  # noqa: ANN001
+def test_a_failure_midway_changes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch, setup,
                                           message: str) -> None:
     options = setup(engine, monkeypatch)
     _insert(engine, [dt.datetime(2019, 1, 5, tzinfo=UTC), dt.datetime(2039, 12, 5, tzinfo=UTC),

@@ -15,15 +15,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gitinsight_analytics import migrate, server
+from gitinsight_analytics import archiving, migrate, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
-from gitinsight_analytics.pitr import archiving
+from gitinsight_analytics.pgproc import free_port, postmaster
 from gitinsight_analytics.pitr import recover as pitr
 from gitinsight_analytics.pitr.base import BaseBackup, base_backups
 from gitinsight_analytics.settings import Settings, load_settings
 
-from .conftest import SMALL_POOL, free_port
+from .conftest import SMALL_POOL
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -141,7 +141,7 @@ def test_drill_recovers_exactly_the_rows_written_before_the_target(
 
     assert _audit(settings, "backup.pitr")[-1]["base_backup"] == backup.name
     code, out, _ = cli("backup", "pitr-stop", str(target))
-    assert code == 0 and "stopped" in out and server.postmaster(target) is None
+    assert code == 0 and "stopped" in out and postmaster(target) is None
 
 
 def test_a_target_after_the_last_write_is_reached(archived: tuple[Settings, BaseBackup], recovered: list[Path],

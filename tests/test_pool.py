@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gitinsight_analytics import queries
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
-from gitinsight_analytics.exceptions import ConfigurationError, DatabaseUnreachable, PoolExhausted, StatementTimeout
+from gitinsight_analytics.exceptions import DatabaseUnreachable, PoolExhausted, StatementTimeout
 from gitinsight_analytics.pool import FairPool, statement_timeout
 from gitinsight_analytics.settings import PoolSettings, load_settings
 
@@ -45,34 +45,6 @@ def test_make_engine_defaults_are_the_specs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "field", "expected"),
-    [
-        ("GITINSIGHT_POOL_SIZE", "5", "size", 5),
-        ("GITINSIGHT_MAX_OVERFLOW", "0", "max_overflow", 0),
-        ("GITINSIGHT_POOL_PRE_PING", "false", "pre_ping", False),
-        ("GITINSIGHT_POOL_RECYCLE", "600", "recycle", 600),
-        ("GITINSIGHT_POOL_TIMEOUT", "7", "timeout", 7),
-        ("GITINSIGHT_PREPARE_THRESHOLD", "5", "prepare_threshold", 5),
-    ],
-)
-def test_each_setting_is_overridable(variable: str, value: str, field: str, expected: object) -> None:
-    pool = load_settings({variable: value}).pool
-    assert getattr(pool, field) == expected
-    assert getattr(PoolSettings(), field) != expected
-
-
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [("GITINSIGHT_POOL_SIZE", "0"), ("GITINSIGHT_POOL_SIZE", "many"), ("GITINSIGHT_POOL_PRE_PING", "perhaps"),
-     ("GITINSIGHT_POOL_PROFILE", "huge"), ("GITINSIGHT_STATEMENT_TIMEOUT", "-1"),
-     ("GITINSIGHT_POOLER_PORT", "80"), ("GITINSIGHT_USE_POOLER", "maybe")],
-)
-def test_bad_pool_settings_are_refused(variable: str, value: str) -> None:
-    with pytest.raises(ConfigurationError, match=variable):
-        load_settings({variable: value})
-
-
-@pytest.mark.parametrize(
     ("given", "expected"),
     [
         ("postgresql://u:p@h:5/d", "postgresql+psycopg://u:p@h:5/d"),
@@ -100,7 +72,7 @@ def _waiting(engine: sa.Engine) -> int:
     return engine.pool.backing().get_stats().get("requests_waiting", 0)
 
 
-def _until(condition, what: str) -> None:  # noqa: ANN001
+def _until(condition, what: str) -> None:
     deadline = time.monotonic() + 30
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

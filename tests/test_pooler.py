@@ -17,13 +17,14 @@ from gitinsight_analytics import pooler, queries, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, resolve_url
 from gitinsight_analytics.exceptions import StatementTimeout
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.reports import runner
 from gitinsight_analytics.security.rls import as_user
 from gitinsight_analytics.seed import import_github_ranking, load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings
 
 from . import factories as f
-from .conftest import SMALL_POOL, free_port, start_cluster, unavailable
+from .conftest import SMALL_POOL, start_cluster, unavailable
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +125,7 @@ def test_repeated_statements_from_many_threads(bouncer: Settings, seeded_engine:
             for i in range(15):
                 queries.search_repositories(e, text="a", min_stars=i % 3, limit=5)
                 queries.trending_by_score(e)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(engines[i % 3],)) for i in range(6)]

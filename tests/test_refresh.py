@@ -65,7 +65,7 @@ def test_readers_are_not_blocked_by_a_concurrent_refresh(engine: Engine, concurr
     def refresh() -> None:
         try:
             outcome["result"] = refresh_repository_stats(engine, concurrently=concurrently)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             outcome["error"] = exc
 
     with engine.connect() as blocker:

@@ -20,11 +20,12 @@ from gitinsight_analytics import migrate, replica, server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import connect, make_engine, sqlalchemy_url
 from gitinsight_analytics.exceptions import ReplicaLagging
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.reports import runner
 from gitinsight_analytics.settings import Settings, load_settings
 
 from . import factories
-from .conftest import SMALL_POOL, free_port
+from .conftest import SMALL_POOL
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 Cli = Callable[..., tuple[int, str, str]]

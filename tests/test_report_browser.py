@@ -57,7 +57,7 @@ class Browser:
             os.dup2(b, 4)
 
         self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-                                      "about:blank"], preexec_fn=child_fds, close_fds=False,  # noqa: PLW1509
+                                      "about:blank"], preexec_fn=child_fds, close_fds=False,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)

@@ -156,7 +156,7 @@ def test_a_missing_user_id_shows_nothing_and_is_no_error(shared: tuple[Engine, W
         conn.execute(sa.text("SET LOCAL ROLE application_role"))
         if setting is not None:
             conn.execute(sa.text("SELECT set_config(:s, :v, true)"), {"s": USER_ID_SETTING, "v": setting})
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - constant names
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()  # constant names
                   for t in (*objects.RLS_TABLES, *objects.ALERTS_RLS_TABLES, "visible_repository_stats")}
     assert counts == dict.fromkeys(counts, 0)
 
@@ -200,7 +200,7 @@ class _Undo(Exception):
 
 def _snapshot(conn: Connection) -> dict[str, Any]:
     """A digest of every row of the RLS tables, as the connection's role sees them."""
-    return {t: conn.execute(sa.text(f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {t} t"))  # noqa: S608
+    return {t: conn.execute(sa.text(f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {t} t"))
             .scalar() for t in objects.RLS_TABLES}
 
 
@@ -280,7 +280,7 @@ def test_owners_write_their_own_rows(engine: Engine, world: World) -> None:
 def test_the_role_cannot_read_materialized_views_over_all_users(shared: tuple[Engine, World], view: str) -> None:
     engine, world = shared
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), as_user(engine, world.alice) as conn:
-        conn.execute(sa.text(f"SELECT * FROM {view}"))  # noqa: S608 - constant names
+        conn.execute(sa.text(f"SELECT * FROM {view}"))  # constant names
 
 
 def test_visible_repository_stats_and_get_repository_stats(shared: tuple[Engine, World]) -> None:

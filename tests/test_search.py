@@ -9,7 +9,7 @@ from gitinsight_analytics.exceptions import ValidationError
 from gitinsight_analytics.queries import search_repositories
 from gitinsight_analytics.queries.search import SORT_COLUMNS
 
-from .query_data import build, raw
+from .query_data import raw
 
 
 def expected(engine, *, text=None, language=None, min_stars=None, sort="stars", limit=20, offset=0) -> list[str]:
@@ -37,12 +37,6 @@ def expected(engine, *, text=None, language=None, min_stars=None, sort="stars", 
         missing = [r for r in ordered if pd.isna(r[key])]
         ordered = sorted(present, key=lambda r, k=key: r[k], reverse=not ascending) + missing
     return [r["full_name"] for r in ordered][offset:offset + limit]
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -217,7 +217,7 @@ def test_loading_into_data_needs_replace_and_never_duplicates(seeded_engine: Eng
 
 
 def _failing(source: CopySource, how: str) -> CopySource:
-    def blocks():  # noqa: ANN202
+    def blocks():
         yield from source.blocks()
         if how == "python":
             raise RuntimeError("generator broke mid-load")
@@ -240,9 +240,9 @@ def test_a_failure_mid_load_leaves_the_database_as_it_was(engine: Engine, defer:
 
 def test_deferred_indexes_come_back_exactly_as_migrated(engine: Engine) -> None:
     before = schema_snapshot(engine)
-    from gitinsight_analytics.seed.synthetic import _prepare
+    from gitinsight_analytics.seed.synthetic import prepare_load
 
-    result = bulk_load(engine, synthetic_sources("tiny", 42), progress=False, defer_indexes=True, prepare=_prepare)
+    result = bulk_load(engine, synthetic_sources("tiny", 42), progress=False, defer_indexes=True, prepare=prepare_load)
     assert result.rows["insights"] == SCALES["tiny"].insights
     after = schema_snapshot(engine)
     new_partitions = {r[0] for r in after if r[0].startswith("audit_logs_y")} - {r[0] for r in before}

@@ -1,9 +1,8 @@
-"""The embedded server: lifecycle across processes, and the clear errors the issue lists."""
+"""The embedded server: lifecycle across processes and the clear errors the issue lists (settings: test_settings)."""
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -16,15 +15,13 @@ from gitinsight_analytics import server
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import check_server, make_engine
 from gitinsight_analytics.exceptions import (
-    ConfigurationError,
     DatabaseUnreachable,
     DataDirectoryInUse,
     PortInUse,
     ServerTooOld,
 )
+from gitinsight_analytics.pgproc import free_port
 from gitinsight_analytics.settings import load_settings
-
-from .conftest import free_port
 
 
 def _env(home: Path, port: int) -> dict[str, str]:
@@ -69,7 +66,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "pgdata" / "PG_VERSION").exists()  # nothing initialised before the check
 
 
-def test_data_directory_owned_by_another_running_server(pg) -> None:  # noqa: ANN001
+def test_data_directory_owned_by_another_running_server(pg) -> None:
     other = load_settings({"GITINSIGHT_HOME": str(pg.home), "GITINSIGHT_PG_PORT": str(free_port())})
     with pytest.raises(DataDirectoryInUse, match=rf"owned by another running server .*port {pg.pg_port}"):
         server.start(other)
@@ -105,30 +102,5 @@ def test_binaries_older_than_15_are_refused(tmp_path: Path) -> None:
         server.start(settings)
 
 
-def test_server_version_is_checked(engine) -> None:  # noqa: ANN001
+def test_server_version_is_checked(engine) -> None:
     assert check_server(engine) >= 150000
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"GITINSIGHT_PG_BINDIR": "/nonexistent"}, "GITINSIGHT_PG_BINDIR='/nonexistent' has no 'postgres'"),
-        ({"GITINSIGHT_PG_PORT": "80"}, r"GITINSIGHT_PG_PORT=80 is out of range \(allowed: 1024..65535\)"),
-        ({"GITINSIGHT_PG_PORT": "abc"}, "GITINSIGHT_PG_PORT='abc' is not an integer"),
-        ({"DATABASE_URL": "mysql://x@y/z"}, r"DATABASE_URL uses 'mysql' \(allowed: postgresql://"),
-    ],
-)
-def test_bad_settings_give_one_line_errors(
-    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert main(["db", "url"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert re.search(message, err), err
-
-
-def test_bad_bindir_raises_configuration_error() -> None:
-    with pytest.raises(ConfigurationError):
-        load_settings({"GITINSIGHT_PG_BINDIR": "/nonexistent"})

@@ -268,7 +268,7 @@ def test_spec_encryption_block_needs_pgcrypto(spec_db: tuple[Engine, dict[str, s
 
 
 @pytest.mark.pgcrypto
-def test_spec_encryption_block_runs_where_pgcrypto_exists(pgcrypto_pg, tmp_path: Path) -> None:  # noqa: ANN001
+def test_spec_encryption_block_runs_where_pgcrypto_exists(pgcrypto_pg, tmp_path: Path) -> None:
     from gitinsight_analytics.db import make_engine
 
     from .conftest import create_database, drop_database

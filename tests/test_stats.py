@@ -10,13 +10,7 @@ import pytest
 from gitinsight_analytics.exceptions import ValidationError
 from gitinsight_analytics.queries import data_as_of, get_repository_stats, refresh_stats, repository_stats
 
-from .query_data import AS_OF, build, raw
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
+from .query_data import AS_OF, raw
 
 
 def expected_stats(engine) -> pd.DataFrame:

@@ -13,13 +13,7 @@ from gitinsight_analytics.objects import STAR_TREND_WINDOWS
 from gitinsight_analytics.queries import refresh_stats, trending_by_score, trending_by_stars
 from gitinsight_analytics.queries import trending as t
 
-from .query_data import AS_OF, build, raw
-
-
-@pytest.fixture
-def data_engine(engine):
-    build(engine)
-    return engine
+from .query_data import AS_OF, raw
 
 
 def expected_score(engine, *, window_days=7, as_of=None, language=None, min_confidence=None, limit=50):

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 
-from ..exceptions import ConfigurationError, GitInsightError
+from ..exceptions import ConfigurationError, DeliveryFailed
 
 __all__ = ["DeliveryFailed", "SmtpTarget", "parse_smtp_url", "digest_markdown", "digest_json", "write_digest",
            "send_digest", "DIGEST_DIR", "KIND_TITLES"]
@@ -29,10 +29,6 @@ DIGEST_DIR = "alerts"
 KIND_TITLES = {"milestone": "Star milestones", "growth": "Unusual growth", "rank_enter": "Entered a top 100",
                "rank_leave": "Left a top 100", "insight": "New insights"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-class DeliveryFailed(GitInsightError):
-    """A digest could not be delivered (file or e-mail); its alerts stay unsent and are retried next run."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -128,7 +128,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> FollowSettings:
     return FollowSettings(**values, problems=tuple(problems))
 
 
-Snapshots = pd.DataFrame | Sequence[Mapping[str, Any]]
+Snapshots: TypeAlias = "pd.DataFrame | Sequence[Mapping[str, Any]]"
 
 
 def _rows(snapshots: Snapshots) -> list[Mapping[str, Any]]:

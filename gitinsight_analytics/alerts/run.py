@@ -21,9 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ..exceptions import ValidationError
-from ..queries._frame import read_frame
-from ..queries._params import check_int, parse_date
+from ..queries.frame import read_frame
 from ..security.rls import as_user
+from ..validation import check_int, parse_date
 from . import delivery, rules, store
 
 __all__ = ["run_alerts", "AlertsRun", "UserOutcome", "DEFAULT_LOOKBACK_DAYS"]

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..exceptions import ValidationError
-from ..queries._frame import Bind, connection, read_frame
-from ..queries._params import check_limit
+from ..queries.frame import Bind, connection, read_frame
+from ..validation import check_limit
 from .rules import Event
 
 __all__ = ["store_events", "pending_alerts", "mark_sent", "mark_failed", "list_alerts", "AlertKey",

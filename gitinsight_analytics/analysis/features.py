@@ -67,7 +67,7 @@ class History:
         rows = np.flatnonzero(present.any(axis=1))
         return History(as_of, [self.days[k] for k in cols], [self.repository_ids[i] for i in rows],
                        [self.full_names[i] for i in rows],
-                       {name: matrix[np.ix_(rows, cols)] for name, matrix in self.values.items()})
+                       {name: matrix[np.ix_(rows, np.asarray(cols, dtype=np.int64))] for name, matrix in self.values.items()})
 
     def features(self, day: dt.date, horizon_days: int) -> pd.DataFrame:
         """Features at ``day`` (<= as_of) for the repositories with a snapshot on ``day`` and ``day - 7``.
@@ -157,7 +157,7 @@ def load_history(engine: Engine, as_of: dt.date, *, history_days: int = HISTORY_
                            dtype={"repository_id": str, "offset": np.int64}, engine="c")
         row_codes, ids = pd.factorize(rows["repository_id"], sort=True)
         col_codes, offsets = pd.factorize(rows["offset"], sort=True)
-        names = dict(conn.execute(_NAMES_SQL, {"ids": list(ids)}).all())
+        names: dict[str, str] = dict(conn.execute(_NAMES_SQL, {"ids": list(ids)}).all())
     days = [since + dt.timedelta(days=int(k)) for k in offsets]
     values = {}
     for column in _COLUMNS:

@@ -9,6 +9,7 @@ cancelled) writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ def resolve_repositories(conn: Connection, repos: Sequence[str], as_of: dt.date)
         raise ValidationError("repos", "'real' and 'all' stand alone", "real | all | owner/name ...")
     rows = conn.execute(sa.text("SELECT lower(full_name), id::text FROM repositories "
                                 "WHERE lower(full_name) = ANY(:names)"), {"names": [r.lower() for r in repos]})
-    found = dict(rows.all())
+    found: dict[str, str] = dict(rows.all())
     missing = [r for r in repos if r.lower() not in found]
     if missing:
         raise ValidationError("repos", f"unknown repository {missing[0]!r}", "real | all | owner/name of the data")
@@ -140,7 +141,7 @@ def claim(engine: Engine, worker: str, types: Sequence[str], *, n: int = 1, leas
     with engine.begin() as conn:
         conn.execute(_ASYNC_COMMIT)
         conn.execute(_EXPIRE_EXHAUSTED, {"types": list(types)})
-        rows = conn.execute(_CLAIM_EXPIRED, params).all()
+        rows = list(conn.execute(_CLAIM_EXPIRED, params).all())
         if len(rows) < n:
             rows += conn.execute(_CLAIM_QUEUED, {**params, "n": n - len(rows)}).all()
     return [Job(r[0], r[1], r[2], r[3] or {}, r[4], r[5]) for r in rows]
@@ -256,11 +257,12 @@ def queue_status(bind: Engine | Connection, *, job_type: str | None = None) -> p
                                      "latest_error"])
 
 
-class _begin:  # noqa: N801 - a context manager used like engine.begin()
+class _begin:  # a context manager used like engine.begin()
     """A transaction on an engine, or the caller's connection as it is."""
 
     def __init__(self, bind: Engine | Connection) -> None:
-        self.bind, self.ctx = bind, None
+        self.bind = bind
+        self.ctx: contextlib.AbstractContextManager[Connection] | None = None
 
     def __enter__(self) -> Connection:
         if isinstance(self.bind, Connection):
@@ -268,12 +270,12 @@ class _begin:  # noqa: N801 - a context manager used like engine.begin()
         self.ctx = self.bind.begin()
         return self.ctx.__enter__()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.ctx is not None:
             self.ctx.__exit__(*exc)
 
 
-class _connect(_begin):  # noqa: N801
+class _connect(_begin):
     def __enter__(self) -> Connection:
         if isinstance(self.bind, Connection):
             return self.bind

@@ -25,12 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..db import make_engine
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import ValidationError, WorkerError
 from ..settings import PoolSettings
 from . import queue
 from .registry import Context, Handler, default_handlers
 
-__all__ = ["WorkerOptions", "WorkStats", "run_worker", "work", "resolve_handlers"]
+__all__ = ["WorkerOptions", "WorkStats", "run_worker", "work", "worker_process", "resolve_handlers"]
 
 HandlerSpec = Handler | str  # a callable, or "module:function" (what a spawned process can import)
 
@@ -88,11 +88,11 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.lease / 3):
             try:
                 queue.renew_leases(self.engine, self.worker, lease_seconds=self.lease)
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease; the loop goes on
+            except Exception:  # a missed beat only shortens the lease; the loop goes on
                 pass
 
 
-def _complete(engine: Engine, worker: str, results: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> int:
+def _complete(engine: Engine, worker: str, results: list[tuple[str, dict[str, Any], list[Any]]]) -> int:
     """Complete a batch; a transient database error (deadlock, lost connection) is retried a few times, after
     which the jobs are left to expire and be taken over."""
     for attempt in range(3):
@@ -137,7 +137,7 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
             for job in jobs:
                 try:
                     outcome = resolved[job.type](context, job)
-                except Exception as exc:  # noqa: BLE001 - any handler error fails the job, the worker goes on
+                except Exception as exc:  # any handler error fails the job, the worker goes on
                     final = isinstance(exc, (ValidationError, KeyError, ValueError, TypeError))
                     message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                     status = queue.fail(engine, worker, job, message, backoff_seconds=options.backoff_seconds,
@@ -155,8 +155,9 @@ def run_worker(engine: Engine, *, options: WorkerOptions = WorkerOptions(),
     return stats
 
 
-def _child(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any,
-           context: Context | None = None) -> None:
+def worker_process(url: str, options: WorkerOptions, handlers: Mapping[str, str] | None, results: Any,
+                   context: Context | None = None) -> None:
+    """The body of one worker process (:func:`run_worker` starts them): :func:`work` until SIGTERM."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = make_engine(url, pool=PoolSettings(size=2, max_overflow=1))
@@ -181,7 +182,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
     # fork where available: the children start with the package already imported (seconds saved per worker);
     # each makes its own engine from the URL and never touches the parent's connections.
     fork = "fork" in multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    ctx = multiprocessing.get_context("fork") if fork else multiprocessing.get_context("spawn")
     context = None
     if fork:  # the predictions of the first as-of days, computed once here instead of once per worker
         context = Context(engine)
@@ -189,7 +190,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
     results = ctx.Queue()
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()  # no pooled connection is inherited by a forked child (the parent reconnects when needed)
-    processes = [ctx.Process(target=_child, args=(url, options, handlers, results, context), daemon=True)
+    processes = [ctx.Process(target=worker_process, args=(url, options, handlers, results, context), daemon=True)
                  for _ in range(workers)]
     for process in processes:
         process.start()
@@ -204,7 +205,7 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
             try:
                 total.add(WorkStats(**results.get(timeout=0.5)))
                 collected += 1
-            except Exception:  # noqa: BLE001 - queue.Empty: poll the processes again
+            except Exception:  # queue.Empty: poll the processes again
                 continue
     except KeyboardInterrupt:
         for process in processes:
@@ -215,6 +216,6 @@ def work(engine: Engine, *, workers: int = 1, options: WorkerOptions = WorkerOpt
             process.join(timeout=10)
     lost = [p.exitcode for p in processes if p.exitcode not in (0, None)]
     if lost:
-        raise GitInsightError(f"{len(lost)} worker process(es) ended abnormally (exit codes {lost}); their jobs "
-                              "are taken over after the lease")
+        raise WorkerError(f"{len(lost)} worker process(es) ended abnormally (exit codes {lost}); their jobs "
+                          "are taken over after the lease")
     return total

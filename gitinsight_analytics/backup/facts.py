@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from ..db import libpq_url, redact
+from ..db import libpq_url, one_row, redact
 from ..exceptions import DatabaseUnreachable
 
 __all__ = [
@@ -127,16 +127,16 @@ def table_sums(conn: psycopg.Connection) -> dict[str, TableSum]:
             "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text "
             "FROM {}.{} AS t"
         ).format(sql.Identifier("public"), sql.Identifier(table))
-        rows, checksum = conn.execute(query).fetchone()
+        rows, checksum = one_row(conn, query)
         sums[table] = TableSum(int(rows), checksum)
     return sums
 
 
 def database_facts(conn: psycopg.Connection) -> DatabaseFacts:
     """Everything a manifest records, read in ``conn``'s current transaction (one snapshot)."""
-    database, version = conn.execute("SELECT current_database(), current_setting('server_version')").fetchone()
+    database, version = one_row(conn, "SELECT current_database(), current_setting('server_version')")
     revision = None
-    if conn.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL").fetchone()[0]:
+    if one_row(conn, "SELECT to_regclass('public.alembic_version') IS NOT NULL")[0]:
         found = conn.execute("SELECT version_num FROM public.alembic_version").fetchall()
         revision = ",".join(sorted(r[0] for r in found)) or None
     return DatabaseFacts(

@@ -27,18 +27,19 @@ from sqlalchemy.engine import Engine, make_url
 
 from ..checkpoints import checkpoint
 from ..citus.sql import CITUS_PRESENT_SQL
-from ..db import redact, sqlalchemy_url
+from ..db import one_row, redact, sqlalchemy_url
 from ..exceptions import (
     ConfigurationError,
     DataExistsError,
     GitInsightError,
     LockUnavailable,
+    RestoreError,
     RestoreNotVerified,
     ValidationError,
 )
+from ..pgproc import pg_tool
 from .facts import connect, libpq_target
 from .sets import GLOBALS, BackupSet, open_backup
-from .tools import pg_tool
 from .verify import Verification, older_revision, verify_database
 
 __all__ = ["LOCK_TIMEOUT", "RestoreReport", "restore_target", "restore_backup"]
@@ -102,7 +103,7 @@ def _tables_with_rows(conn: psycopg.Connection) -> list[str]:
         if (schema, table) == ("public", "alembic_version"):
             continue
         query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(table))
-        if conn.execute(query).fetchone()[0]:
+        if one_row(conn, query)[0]:
             found.append(table if schema == "public" else f"{schema}.{table}")
     return found
 
@@ -161,6 +162,7 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
                                 bufsize=0)
         reader = subprocess.Popen([pg_tool("pg_restore", bindir), "--no-owner", "--file", "-",
                                    str(backup.full_dump)], stdout=subprocess.PIPE, stderr=reader_err)
+        assert psql.stdin is not None and reader.stdout is not None  # both are pipes (PIPE above)
         broken = False
         try:
             psql.stdin.write(prefix.encode())
@@ -174,8 +176,8 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
             psql.kill()  # before its input ends, so it never commits: the server rolls the transaction back
             psql.wait()
             reader_err.seek(0)
-            raise GitInsightError(f"restore failed, database unchanged: pg_restore: "
-                                  f"{_error_line(reader_err.read(), 'could not read the archive')}")
+            raise RestoreError(f"restore failed, database unchanged: pg_restore: "
+                               f"{_error_line(reader_err.read(), 'could not read the archive')}")
         try:
             psql.stdin.write(b"\nCOMMIT;\n")  # the whole archive was read: only now may psql commit
             psql.stdin.close()
@@ -184,7 +186,7 @@ def _load(url: str, backup: BackupSet, roles: list[str], server_version: int, bi
         if psql.wait() != 0:
             psql_err.seek(0)
             reason = _error_line(psql_err.read(), f"psql exited with code {psql.returncode}")
-            error = LockUnavailable if "lock timeout" in reason else GitInsightError
+            error = LockUnavailable if "lock timeout" in reason else RestoreError
             raise error(f"restore failed, database unchanged: {reason}")
 
 
@@ -202,12 +204,12 @@ def _admin(admin_url: str | None, statement: sql.SQL, database: str, what: str) 
         try:
             admin.execute(statement.format(sql.Identifier(database)))
         except psycopg.Error as exc:
-            raise GitInsightError(f"{what} database {database} failed: {_first_line(exc)}") from None
+            raise RestoreError(f"{what} database {database} failed: {_first_line(exc)}") from None
 
 
 def _is_cluster(url: str) -> bool:
     with connect(url) as conn:
-        return bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
+        return bool(one_row(conn, CITUS_PRESENT_SQL)[0])
 
 
 def _restore_into_cluster(url: str, database: str, backup: BackupSet, bindir: Path | None,
@@ -276,7 +278,7 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
             try:
                 held = _tables_with_rows(conn)
             except psycopg.Error as exc:
-                raise GitInsightError(f"cannot tell whether {database} is empty: {_first_line(exc)}") from None
+                raise RestoreError(f"cannot tell whether {database} is empty: {_first_line(exc)}") from None
         if held and not force:
             shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
             raise DataExistsError(f"database {database} already holds data in {shown} "
@@ -288,7 +290,7 @@ def restore_backup(target: Engine | str, source: Path | BackupSet, *, force: boo
     try:
         with connect(url) as conn:
             missing = sorted(needed - _roles_present(conn, needed))
-            server_version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+            server_version = int(one_row(conn, "SHOW server_version_num")[0])
         _load(url, backup, missing, server_version, bindir)
     except BaseException:
         if not exists:

@@ -37,9 +37,10 @@ from sqlalchemy.engine import Engine
 from .. import atomic
 from ..checkpoints import checkpoint
 from ..citus.sql import CITUS_PRESENT_SQL
-from ..exceptions import GitInsightError, ValidationError
+from ..db import one_row
+from ..exceptions import BackupError, ValidationError
+from ..pgproc import pg_tool
 from .facts import CHECKSUM_METHOD, DatabaseFacts, TableSum, connect, database_facts, libpq_target
-from .tools import pg_tool
 
 __all__ = [
     "backups_frame",
@@ -174,7 +175,7 @@ def _one_line_errors() -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise GitInsightError(f"backup failed, nothing written: {reason}") from None
+        raise BackupError(f"backup failed, nothing written: {reason}") from None
 
 
 def _exit_reason(code: int, stderr: bytes | str) -> str:
@@ -225,7 +226,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url, env = libpq_target(engine.url.render_as_string(hide_password=False))
     with connect(url) as conn:  # one line when unreachable; a Citus coordinator goes through a plain copy
-        citus = bool(conn.execute(CITUS_PRESENT_SQL).fetchone()[0])
+        citus = bool(one_row(conn, CITUS_PRESENT_SQL)[0])
     if citus:
         from ..citus import snapshot
 
@@ -239,7 +240,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
         with connect(url) as conn, _one_line_errors():
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            snapshot = one_row(conn, "SELECT pg_export_snapshot()")[0]
             if on_snapshot is not None:
                 on_snapshot()
             dumps = [
@@ -260,7 +261,7 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
             failures = [f"pg_dump ({what}) failed: {_exit_reason(code, err)}" for what, err, code in ended
                         if code != 0]
             if failures:
-                raise GitInsightError(f"backup failed, nothing written: {failures[0]}")
+                raise BackupError(f"backup failed, nothing written: {failures[0]}")
             globals_note = _dump_globals(url, env, staging / GLOBALS, facts, conn, bindir)
             conn.rollback()
         checkpoint("backup.dumped")
@@ -269,8 +270,8 @@ def create_backup(engine: Engine, directory: Path, *, bindir: Path | None = None
         try:
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         except OSError as exc:
-            raise GitInsightError(f"backup failed, nothing written: cannot write {MANIFEST} "
-                                  f"({exc.strerror or exc})") from None
+            raise BackupError(f"backup failed, nothing written: cannot write {MANIFEST} "
+                             f"({exc.strerror or exc})") from None
         (staging / atomic.LOCK_FILE).unlink()  # still held: a rival sees a young unlocked folder, and waits
         final = directory / name
         staging.rename(final)

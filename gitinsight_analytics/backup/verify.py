@@ -12,9 +12,9 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..exceptions import GitInsightError
+from ..pgproc import pg_tool
 from .facts import DatabaseFacts, compare_tables, connect, database_facts, libpq_target
 from .sets import BackupSet
-from .tools import pg_tool
 
 __all__ = ["older_revision", "Verification", "verify_database", "run_amcheck"]
 

@@ -12,6 +12,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..db import driver_connection
 from ..exceptions import ConfigurationError
 from ..objects import (
     ADMIN_ONLY_VIEWS,
@@ -71,9 +72,9 @@ def _unique_without(conn: Connection, table: str, column: str) -> list[str]:
                           AND a.attnum = ANY (c.conkey))"""), {"t": table, "c": column}).scalars())
 
 
-def _ddl(conn: Connection, statement: str | sql.Composable) -> None:
+def _ddl(conn: Connection, statement: str | sql.SQL | sql.Composed) -> None:
     """Run constant DDL as it is written (through the driver: no parameter markers are parsed)."""
-    conn.connection.driver_connection.execute(statement)
+    driver_connection(conn).execute(statement)
 
 
 def has_citus_policies(conn: Connection) -> bool:

@@ -21,7 +21,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine, make_url
 
 from .. import migrate
-from ..db import libpq_url, make_engine
+from ..db import driver_connection, libpq_url, make_engine
 from ..settings import PoolSettings
 from .layout import sync_repository_keys
 from .sql import REFERENCE_TABLES, ROLLUPS
@@ -114,7 +114,7 @@ def copy_into_cluster(plain_url: str, cluster_url: str) -> None:
     try:
         migrate.upgrade(target, migrate.current_revision(plain) or "base")
         with target.begin() as conn, psycopg.connect(libpq_url(plain_url)) as src:
-            dst = conn.connection.driver_connection
+            dst = driver_connection(conn)
             dst.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
             tables = _tables(src)
             dst.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, tables))))

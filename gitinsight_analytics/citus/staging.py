@@ -15,6 +15,7 @@ from __future__ import annotations
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
+from ..db import driver_connection
 from .layout import is_citus, sync_repository_keys
 
 __all__ = ["STAGED_TABLES", "stage", "write_back"]
@@ -36,7 +37,7 @@ def stage(conn: Connection) -> bool:
     """On Citus, copy STAGED_TABLES into temporary tables of the same names (dropped at commit); True if done."""
     if not is_citus(conn):
         return False
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     # Reference tables are written in this transaction after reads of the shards: one connection per worker.
     raw.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
     for table in STAGED_TABLES:
@@ -51,7 +52,7 @@ def stage(conn: Connection) -> bool:
 def write_back(conn: Connection) -> None:
     """Write the staged copies' new and changed rows into the distributed tables, drop the copies, and record the
     repositories' keys (a duplicate full_name or github_id fails the import here)."""
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     for table in STAGED_TABLES:
         key, columns = _WRITE_BACK[table]
         name = sql.Identifier(table)

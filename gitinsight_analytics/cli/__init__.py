@@ -53,7 +53,7 @@ COMMAND_HELP: dict[str, str] = {
 class LazyGroup(click.Group):
     """A group whose commands' modules are imported on first use (see :data:`_MODULE_COMMANDS`)."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._loaded: set[str] = set()
 

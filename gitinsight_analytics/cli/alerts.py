@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..exceptions import GitInsightError
+from ..exceptions import DeliveryFailed
 from . import common
 from .query import FORMATS, render
 
@@ -40,8 +40,8 @@ def run_cmd(as_of: str | None, lookback_days: int, usernames: tuple[str, ...]) -
     click.echo(result.describe())
     if not result.ok:
         failed = [u.username for u in result.users if u.error]
-        raise GitInsightError(f"delivery failed for {len(failed)} users ({', '.join(failed[:10])}); "
-                              "their alerts stay unsent and are retried by the next run")
+        raise DeliveryFailed(f"delivery failed for {len(failed)} users ({', '.join(failed[:10])}); "
+                            "their alerts stay unsent and are retried by the next run")
 
 
 @alerts.command("list")

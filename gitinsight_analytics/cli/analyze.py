@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from .. import analysis, queries
 from ..exceptions import ValidationError
 from ..queries.calibration import calibration_findings
+from ..validation import parse_date
 from . import common
 from .query import render
 
@@ -18,11 +19,9 @@ __all__ = ["register", "analyze"]
 
 def _as_of(engine: sa.engine.Engine, value: str | None) -> dt.date:
     """The given date, or the newest snapshot day of the data (never the clock)."""
-    if value is not None:
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValidationError("--as-of", f"{value!r} is not a date", "YYYY-MM-DD") from None
+    day = parse_date(value, "--as-of")
+    if day is not None:
+        return day
     with engine.connect() as conn:
         newest = conn.execute(sa.text("SELECT MAX(snapshot_date) FROM repository_snapshots")).scalar()
     if newest is None:

@@ -50,10 +50,10 @@ def render_partitions(report: partitions.PartitionReport) -> str:
 @click.option("--as-of", default=None, help="YYYY-MM-DD (default: the database's current_date).")
 def partitions_cmd(months_ahead: int, retain_months: int | None, drop_expired: bool, as_of: str | None) -> None:
     """Create the coming monthly partitions, move rows out of the default partition, apply retention."""
-    options = {"months_ahead": months_ahead, "retain_months": retain_months, "drop_expired": drop_expired,
-               "as_of": as_of}
-    partitions.check_options(**options)  # bad flags fail before the database is touched
-    report = partitions.maintain_partitions(common.engine(), **options)
+    partitions.check_options(months_ahead=months_ahead, retain_months=retain_months, drop_expired=drop_expired,
+                             as_of=as_of)  # bad flags fail before the database is touched
+    report = partitions.maintain_partitions(common.engine(), months_ahead=months_ahead, retain_months=retain_months,
+                                            drop_expired=drop_expired, as_of=as_of)
     common.audit_note(as_of=report.as_of, created=report.created, moved_rows=report.moved, expired=report.expired,
                       dropped=report.dropped, dropped_rows=report.dropped_rows)
     click.echo(render_partitions(report))

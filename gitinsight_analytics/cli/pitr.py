@@ -54,6 +54,6 @@ def pitr_stop(directory: Path) -> None:
     click.echo(f"stopped the server of {directory}" if stopped else f"the server of {directory} was not running")
 
 
-def register(cli: click.Group) -> None:  # noqa: ARG001 - the commands join `gitinsight backup`
+def register(cli: click.Group) -> None:  # the commands join `gitinsight backup`
     for command in (base, pitr_command, pitr_stop):
         backup_group.add_command(command)

@@ -107,8 +107,8 @@ def query() -> None:
 def search(text_: str | None, language: str | None, min_stars: int | None, sort: str, limit: int, offset: int,
            fmt: str) -> None:
     """Search repositories."""
-    kwargs = {"text": text_, "language": language, "min_stars": min_stars, "sort": sort, "limit": limit,
-              "offset": offset}
+    kwargs: dict[str, Any] = {"text": text_, "language": language, "min_stars": min_stars, "sort": sort, "limit": limit,
+                              "offset": offset}
     if fmt == "csv":  # no DataFrame needed: starts faster, the same text
         click.echo(csv_rows(*queries.search.search_rows(common.read_engine(), **kwargs)))
         return

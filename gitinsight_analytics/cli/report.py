@@ -32,7 +32,7 @@ def _parameters(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return values
 
 
-def _url_and_engine():  # noqa: ANN202
+def _url_and_engine():
     engine = common.engine()
     return common.notebook_url(), engine  # the kernels connect through the pooler when it runs
 

@@ -26,8 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..exceptions import GitInsightError, LockUnavailable, ValidationError
+from ..exceptions import LockUnavailable, PartitionError, ValidationError
 from ..objects import AUDIT_DEFAULT_PARTITION
+from ..validation import parse_date
 
 __all__ = [
     "PartitionStatus",
@@ -152,12 +153,7 @@ def _add_months(month: dt.date, n: int) -> dt.date:
 
 
 def _parse_as_of(as_of: dt.date | str | None) -> dt.date | None:
-    if as_of is None or (isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime)):
-        return as_of
-    try:
-        return dt.date.fromisoformat(str(as_of))
-    except ValueError:
-        raise ValidationError("as_of", f"{as_of!r} is not a date", "YYYY-MM-DD") from None
+    return parse_date(as_of, "as_of")
 
 
 def check_options(*, months_ahead: int = 3, retain_months: int | None = None, drop_expired: bool = False,
@@ -218,16 +214,16 @@ def _refuse_foreign_tables(conn: Connection, months: list[dt.date]) -> None:
     taken = conn.execute(text("SELECT relname FROM pg_class WHERE relname = ANY(:names) "
                               "AND relnamespace = 'public'::regnamespace"), {"names": names}).scalars().all()
     if taken:
-        raise GitInsightError(f"{taken[0]} exists but is not a partition of audit_logs; rename or drop it "
-                              "(nothing changed)")
+        raise PartitionError(f"{taken[0]} exists but is not a partition of audit_logs; rename or drop it "
+                             "(nothing changed)")
 
 
 def _refuse_too_many(plan: _Plan, months: list[dt.date]) -> None:
     stray = [m for m in plan.to_create if m not in months]
     if len(stray) > MAX_MONTHS_FROM_DEFAULT:
-        raise GitInsightError(f"the default partition holds rows of {len(stray)} months without a partition "
-                              f"({stray[0]} .. {stray[-1]}), more than {MAX_MONTHS_FROM_DEFAULT}: check those "
-                              "timestamps (nothing changed)")
+        raise PartitionError(f"the default partition holds rows of {len(stray)} months without a partition "
+                             f"({stray[0]} .. {stray[-1]}), more than {MAX_MONTHS_FROM_DEFAULT}: check those "
+                             "timestamps (nothing changed)")
 
 
 def _apply(conn: Connection, plan: _Plan, months: list[dt.date], cutoff: dt.date | None,
@@ -296,7 +292,7 @@ def maintain_partitions(
         if getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03":
             raise LockUnavailable(f"audit_logs: a lock was not granted within {LOCK_TIMEOUT} (a long transaction "
                                   f"or another maintenance run); nothing changed") from None
-        raise GitInsightError(f"partition maintenance failed, nothing changed: {cause}") from None
+        raise PartitionError(f"partition maintenance failed, nothing changed: {cause}") from None
     return PartitionReport(day, first, last, cutoff, drop_expired, tuple(parts.values()), outside)
 
 

@@ -11,6 +11,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from ..db import driver_connection
 from ..exceptions import ValidationError
 
 __all__ = [
@@ -33,7 +34,7 @@ REFRESH_COST_ORDER = ("insight_tag_stats", "repository_stats", "insight_confiden
 class RefreshResult:
     concurrently: bool
     seconds: float
-    refreshed_at: dt.datetime
+    refreshed_at: dt.datetime | None  # None only where the marker of refreshes is missing
     #: Every view refreshed, with its seconds (repository_stats first, then the insight aggregates of 0003).
     views: tuple[tuple[str, float], ...] = ()
 
@@ -56,7 +57,7 @@ def _refresh_rollup(engine: Engine, views: tuple[str, ...]) -> None:
     it): readers see the old rows until the commit, as with REFRESH ... CONCURRENTLY; on Citus both statements run
     shard by shard on the workers."""
     with engine.begin() as conn:
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         raw.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(REFRESH_WORK_MEM)))
         for view in views:
             table, source = sql.Identifier(view), sql.Identifier(f"{view}_source")
@@ -64,7 +65,7 @@ def _refresh_rollup(engine: Engine, views: tuple[str, ...]) -> None:
             raw.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, source))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for view in views:
-            conn.connection.driver_connection.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(view)))
+            driver_connection(conn).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(view)))
 
 
 def _refresh_one(engine: Engine, view: str, modes: dict[str, bool],

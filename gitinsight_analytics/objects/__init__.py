@@ -16,4 +16,4 @@ from .functions import __all__ as _functions
 from .views import *  # noqa: F403
 from .views import __all__ as _views
 
-__all__ = ["SqlObject", *_functions, *_views, *_access]  # noqa: PLE0604
+__all__ = ["SqlObject", *_functions, *_views, *_access]

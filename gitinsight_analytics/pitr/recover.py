@@ -14,16 +14,15 @@ import datetime as dt
 import re
 import shlex
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import server
+from .. import archiving, server
 from ..exceptions import ConfigurationError, RecoveryError, ServerError, ValidationError
+from ..pgproc import bindir, free_port, give, hand_to_server_user, pg_ctl, port_taken, postmaster, run
 from ..settings import Settings
-from . import archiving
-from .base import BaseBackup, base_backups, hand_to_server_user
+from .base import BaseBackup, base_backups
 
 __all__ = ["RecoveredCluster", "parse_target", "recover", "stop_recovered", "EXAMPLE_TIME"]
 
@@ -103,10 +102,8 @@ def _choose_backup(settings: Settings, to: dt.datetime, base: str | None) -> Bas
 
 def _pick_port(port: int | None) -> int:
     if port is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-    if server._port_taken(port):
+        return free_port()
+    if port_taken(port):
         raise ValidationError("--port", f"{port} is in use on 127.0.0.1", "a free port, 1024..65535")
     return port
 
@@ -139,7 +136,7 @@ def _prepare(settings: Settings, backup: BaseBackup, target: Path, to: dt.dateti
     """Copy the backup into ``target`` and configure it to recover to ``to`` and then promote."""
     hand_to_server_user(target)
     target.chmod(0o700)
-    server._run(["cp", "-a", f"{backup.path}/.", str(target)], "copying the base backup", timeout=3600)
+    run(["cp", "-a", f"{backup.path}/.", str(target)], "copying the base backup", timeout=3600)
     archive = shlex.quote(str(settings.wal_archive_dir)).replace("%", "%%")  # %% is a literal % there
     restore = f"cp {archive}/%f %p"
     conf = {
@@ -157,7 +154,7 @@ def _prepare(settings: Settings, backup: BaseBackup, target: Path, to: dt.dateti
         handle.write("".join(f"{key} = {value}\n" for key, value in conf.items()))
     for name in ("recovery.signal", LOG_NAME):
         (target / name).touch()
-        server._give(target / name)
+        give(target / name)
 
 
 def _wait_ready(target: Path, timeout: float) -> str | None:
@@ -167,7 +164,7 @@ def _wait_ready(target: Path, timeout: float) -> str | None:
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.postmaster(target) is None:
+        if postmaster(target) is None:
             return "the recovered server stopped"
         with contextlib.suppress(OSError):
             lines = (target / "postmaster.pid").read_text().splitlines()
@@ -180,11 +177,10 @@ def _wait_ready(target: Path, timeout: float) -> str | None:
 def _start_and_check(settings: Settings, target: Path, to: dt.datetime, timeout: float) -> str:
     """Start the recovered server, and return PostgreSQL's "recovery stopping ..." line, or raise."""
     log = target / LOG_NAME
-    pg_ctl = str(server.bindir(settings) / "pg_ctl")
     failure: str | None = None
     try:
-        server._run([pg_ctl, "-D", str(target), "-l", str(log), "-w", "-t", str(int(timeout)), "start"],
-                    "starting the recovered server", timeout=timeout + 30)
+        pg_ctl(bindir(settings), "-D", str(target), "-l", str(log), "-w", "-t", str(int(timeout)), "start",
+               what="starting the recovered server", timeout=timeout + 30)
     except ServerError as exc:
         failure = str(exc)
     if failure is None:
@@ -207,10 +203,10 @@ def _discard(settings: Settings, target: Path, created: bool) -> None:
     log = target / LOG_NAME
     if log.exists():
         shutil.copyfile(log, settings.home / FAILED_LOG)
-    if server.postmaster(target) is not None:
+    if postmaster(target) is not None:
         with contextlib.suppress(ServerError):
-            server._run([str(server.bindir(settings) / "pg_ctl"), "-D", str(target), "-m", "immediate", "-w", "stop"],
-                        "stopping the recovered server")
+            pg_ctl(bindir(settings), "-D", str(target), "-m", "immediate", "-w", "stop",
+                   what="stopping the recovered server")
     if created:
         shutil.rmtree(target, ignore_errors=True)
         return
@@ -257,8 +253,7 @@ def stop_recovered(settings: Settings, target: Path) -> bool:
     if target == settings.pgdata.resolve() or not auto.is_file() or MARKER not in auto.read_text():
         raise ValidationError("DIR", f"{target} is not a cluster made by `gitinsight backup pitr`",
                               "the --target folder of a pitr run")
-    if server.postmaster(target) is None:
+    if postmaster(target) is None:
         return False
-    server._run([str(server.bindir(settings) / "pg_ctl"), "-D", str(target), "-m", "fast", "-w", "stop"],
-                "stopping the recovered server")
+    pg_ctl(bindir(settings), "-D", str(target), "-m", "fast", "-w", "stop", what="stopping the recovered server")
     return True

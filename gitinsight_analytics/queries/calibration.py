@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from ._frame import Bind, connection
-from ._params import check_int
+from ..validation import check_int
 from .confidence import version_key
+from .frame import Bind, connection
 
 __all__ = ["calibration_summary", "reliability_diagram", "calibration_comparison", "calibration_findings",
            "expected_calibration_error", "BINS"]

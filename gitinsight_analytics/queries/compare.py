@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..exceptions import ValidationError
-from ._frame import Bind, connection, read_frame
-from ._params import check_choice, parse_date
+from ..validation import check_choice, parse_date
+from .frame import Bind, connection, read_frame
 from .options import ALIGNS, METRICS
 
 __all__ = [

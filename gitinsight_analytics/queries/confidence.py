@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ._frame import Bind, connection, read_frame, to_frame, view_refreshed_at
-from ._params import FREQUENCIES, check_choice, check_fraction, check_limit, check_window_days, parse_date
+from ..validation import FREQUENCIES, check_choice, check_fraction, check_limit, check_window_days, parse_date
+from .frame import Bind, connection, read_frame, to_frame, view_refreshed_at
 
 __all__ = [
     "confidence_distribution",
@@ -112,7 +112,7 @@ def _magnitude(delta: float) -> str:
     return "negligible" if size < 0.147 else "small" if size < 0.33 else "medium" if size < 0.474 else "large"
 
 
-def _compare(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def _compare(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float | str]:
     na, nb = int(a.sum()), int(b.sum())
     da, db = _describe(values, a), _describe(values, b)
     pooled = (((na - 1) * da["std"] ** 2 + (nb - 1) * db["std"] ** 2) / (na + nb - 2)) ** 0.5 if na + nb > 2 else 0

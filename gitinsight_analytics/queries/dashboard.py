@@ -6,10 +6,10 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..exceptions import ValidationError
-from ._frame import Bind, connection, read_frame
-from ._params import check_limit, check_offset
+from ..validation import check_limit, check_offset
+from .frame import Bind, connection, read_frame
 
-__all__ = ["user_dashboard", "most_followed_user", "DASHBOARD_COLUMNS"]
+__all__ = ["user_dashboard", "most_followed_user", "DASHBOARD_COLUMNS", "DASHBOARD_SQL"]
 
 DASHBOARD_COLUMNS = {
     "full_name": "str", "name": "str", "language": "str", "stars": "int", "forks": "int",
@@ -19,7 +19,8 @@ DASHBOARD_COLUMNS = {
 
 # Each aggregate comes from its own correlated subquery (index scans per followed repository), so neither
 # insights nor jobs can multiply each other's rows; "latest job" is one row even when two jobs share created_at.
-_SQL = """
+#: The query (benchmarks/bench_queries.py measures it as it is).
+DASHBOARD_SQL = """
 SELECT r.full_name, r.name, r.language, COALESCE(r.stars, 0) AS stars, COALESCE(r.forks, 0) AS forks,
        urf.followed_at,
        ins.insight_count, ins.latest_insight,
@@ -75,7 +76,7 @@ def user_dashboard(bind: Bind, *, username: str, limit: int = 100, offset: int =
         # The user first, then the page for that id: on Citus the page is then one statement sent to the shards,
         # with no subquery on users to plan and ship first.
         ids = conn.execute(text("SELECT id FROM users WHERE username = :u LIMIT 2"), {"u": username}).scalars().all()
-        frame = read_frame(conn, _SQL, {"user_id": str(ids[0]) if len(ids) == 1 else None, "limit": limit + 1,
+        frame = read_frame(conn, DASHBOARD_SQL, {"user_id": str(ids[0]) if len(ids) == 1 else None, "limit": limit + 1,
                                         "offset": offset}, DASHBOARD_COLUMNS)
         if frame.empty:  # no follows on this page, or no such user, or several
             users = conn.execute(

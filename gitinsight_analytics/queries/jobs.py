@@ -12,8 +12,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ._frame import Bind, connection, read_frame
-from ._params import FREQUENCIES, check_choice, check_int, check_limit, check_window_days, parse_date
+from ..validation import FREQUENCIES, check_choice, check_int, check_limit, check_window_days, parse_date
+from .frame import Bind, connection, read_frame
 
 __all__ = ["job_throughput", "job_failures", "job_failure_rates", "queue_backlog", "job_durations", "job_types"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..audit import recent
-from ._frame import Bind, connection, read_frame, to_frame
-from ._params import check_limit, check_text
+from ..validation import check_limit, check_text
+from .frame import Bind, connection, read_frame, to_frame
 
 __all__ = ["command_history", "audit_partition_rows"]
 

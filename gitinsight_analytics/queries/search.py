@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 
-from ._frame import Bind, connection, to_frame
-from ._params import (
+from ..validation import (
     check_choice,
     check_int,
     check_limit,
@@ -18,6 +17,7 @@ from ._params import (
     quote_ident,
     resolve_language,
 )
+from .frame import Bind, connection, to_frame
 
 if TYPE_CHECKING:
     import pandas as pd

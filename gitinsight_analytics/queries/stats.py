@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from ..exceptions import ValidationError
 from ..maintenance import refresh as maintenance
-from ._frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
-from ._params import check_choice, check_limit, check_text, quote_ident, resolve_language
+from ..validation import check_choice, check_limit, check_text, quote_ident, resolve_language
+from .frame import Bind, connection, read_frame, stats_relation, view_refreshed_at
 from .options import STATS_SORT
 
 __all__ = [

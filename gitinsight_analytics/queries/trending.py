@@ -13,11 +13,13 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..objects import STAR_TREND_WINDOWS
-from ._frame import STATS_RELATIONS, Bind, connection, read_frame
-from ._params import check_fraction, check_limit, check_window_days, parse_date, resolve_language
+from ..validation import check_fraction, check_limit, check_window_days, parse_date, resolve_language
+from .frame import STATS_RELATIONS, Bind, connection, read_frame
 
 __all__ = [
     "trending_by_score",
+    "SCORE_SQL",
+    "SCORE_FROM_VIEW_SQL",
     "trending_by_stars",
     "SCORE_COLUMNS",
     "STARS_COLUMNS",
@@ -106,12 +108,12 @@ LIMIT :limit
 
 # {stats}: repository_stats, or under row-level security the view of the rows the user can see (stats_relation).
 _SCORE_SQLS = {
-    rel: (_SCORE_TEMPLATE.format(stats=rel), _SCORE_FROM_VIEW_TEMPLATE.format(stats=rel))  # noqa: S608 - whitelisted
+    rel: (_SCORE_TEMPLATE.format(stats=rel), _SCORE_FROM_VIEW_TEMPLATE.format(stats=rel))  # whitelisted
     for rel in STATS_RELATIONS
 }
 # What a call needs besides its rows, in one round trip (many analysts at once: every round trip is CPU on both
-# sides): whether row-level security applies (as in queries._frame.stats_relation), and when the views were
-# refreshed (queries._frame.view_refreshed_at; the marker exists from migration 0003 on). The newest insight's day
+# sides): whether row-level security applies (as in queries.frame.stats_relation), and when the views were
+# refreshed (queries.frame.view_refreshed_at; the marker exists from migration 0003 on). The newest insight's day
 # (when as_of is not given) is a statement of its own: inside this one, Citus would run it as a subplan whose
 # intermediate result opens a transaction on every worker.
 _SCORE_CONTEXT_SQL = """
@@ -120,7 +122,7 @@ SELECT row_security_active('repositories'), (SELECT refreshed_at FROM analysis_v
 _NEWEST_INSIGHT_DAY_SQL = "SELECT (max(generated_at) AT TIME ZONE 'UTC')::date FROM insights"
 
 #: As the admin runs them (benchmarks/bench_queries.py measures these two).
-_SCORE_SQL, _SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
+SCORE_SQL, SCORE_FROM_VIEW_SQL = _SCORE_SQLS["repository_stats"]
 
 
 def trending_by_score(

@@ -10,7 +10,6 @@ looked up with bound parameters, so a hostile string is only ever compared, neve
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,10 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..exceptions import ValidationError
 from ..models import Insight, User
-from ..queries._params import resolve_language
 from ..queries.compare import ALIGNS, METRICS, resolve_repositories
 from ..queries.dashboard import most_followed_user
 from ..queries.stats import resolve_repository
+from ..validation import check_int, check_number, parse_date, resolve_language
 
 __all__ = ["Param", "SPECS", "notebook_defaults", "validate_parameters", "check_in_data", "most_followed_user",
            "NONE_WORDS"]
@@ -112,41 +111,18 @@ def _num(value: float | None) -> str:
 
 
 def _to_int(raw: Any, param: Param) -> int:
-    if isinstance(raw, bool):
-        raise ValidationError(param.name, f"{raw!r} is not an integer", param.allowed())
-    if isinstance(raw, int):
-        return raw
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        raise ValidationError(param.name, f"{str(raw)!r} is not an integer", param.allowed()) from None
+    return check_int(raw, param.name, allowed=param.allowed())
 
 
 def _to_float(raw: Any, param: Param) -> float:
-    if isinstance(raw, bool):
-        raise ValidationError(param.name, f"{raw!r} is not a number", param.allowed())
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValidationError(param.name, f"{str(raw)!r} is not a number", param.allowed()) from None
-    if value != value or value in {float("inf"), float("-inf")}:
-        raise ValidationError(param.name, f"{raw!r} is not a finite number", param.allowed())
-    return value
+    return check_number(raw, param.name, allowed=param.allowed())
 
 
 def _to_date(raw: Any, param: Param) -> str:
     """Dates travel to the kernel as ISO strings (papermill parameters are JSON)."""
-    if isinstance(raw, dt.datetime):
-        raw = raw.date()
-    if isinstance(raw, dt.date):
-        return raw.isoformat()
-    text = str(raw).strip()
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise ValidationError(param.name, f"{text!r} is not a date", param.allowed()) from None
+    day = parse_date(raw.strip() if isinstance(raw, str) else raw, param.name, allowed=param.allowed())
+    assert day is not None  # None was handled by Param.convert
+    return day.isoformat()
 
 
 _LANGUAGE = Param("language", "str", "only repositories in this language; none = all", optional=True,

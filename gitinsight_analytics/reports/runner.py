@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from .. import atomic
 from ..checkpoints import checkpoint
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import ReportFailed, ReportOutputError, ReportSpecMismatch, ValidationError
 from ..settings import Settings
 from . import params as _params
 from .index import write_index
@@ -57,11 +57,7 @@ def skip_slow_imports() -> None:
     """Skip jsonschema's optional IRI checker in this process (see :data:`SKIP_SLOW_IMPORTS`)."""
     import sys
 
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
-
-
-class ReportFailed(GitInsightError):
-    """A report's notebook raised; its executed notebook and the index still show the failure."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not importable"
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ def _secret_strings(database_url: str | None) -> list[str]:
         found.add(spelled.group(0)[len(spelled.group(1)):-1])
     try:
         url = make_url(database_url)
-    except Exception:  # noqa: BLE001 - an unparsable URL is still scrubbed verbatim
+    except Exception:  # an unparsable URL is still scrubbed verbatim
         return sorted(found, key=len, reverse=True)
     for hide in (False, True):
         found.add(url.render_as_string(hide_password=hide))
@@ -209,8 +205,8 @@ def run_report(
     defaults = _params.notebook_defaults(source)
     declared = {p.name for p in _params.SPECS[name]}
     if set(defaults) != declared:
-        raise GitInsightError(f"notebook {source.name} declares parameters {sorted(defaults)}, "
-                              f"the report spec {sorted(declared)}: make them agree")
+        raise ReportSpecMismatch(f"notebook {source.name} declares parameters {sorted(defaults)}, "
+                             f"the report spec {sorted(declared)}: make them agree")
     effective = {**defaults, **given}
 
     started = dt.datetime.now(dt.UTC)
@@ -263,7 +259,7 @@ def _execute(source: Path, directory: Path, record: dict[str, Any], *, timeout: 
             execution_timeout=timeout, extra_arguments=[f"--IPKernelApp.exec_lines={[SKIP_SLOW_IMPORTS]!r}"],
             kernel_manager_class=_kernel_manager_class(kernel_env(database_url, read_url), directory / "kernel.log"),
         )
-    except Exception as exc:  # noqa: BLE001 - any failure of the run is recorded, not raised
+    except Exception as exc:  # any failure of the run is recorded, not raised
         error = _scrub(_one_line(exc), database_url, read_url)
         log.info("report %s failed: %s", name, error)  # the caller reports it (one line in the CLI)
     duration = round(time.perf_counter() - clock, 2)
@@ -296,7 +292,7 @@ def _finish_files(name: str, directory: Path, partial: Path, output: Path, recor
         partial.unlink()
         try:
             nbformat.reads(text, as_version=4)
-        except Exception as exc:  # noqa: BLE001 - cut short (a full disk while papermill wrote it)
+        except Exception as exc:
             record.update(status="failed", error=record["error"] or f"the executed notebook is incomplete: "
                                                                      f"{_one_line(exc)}")
             return
@@ -304,7 +300,7 @@ def _finish_files(name: str, directory: Path, partial: Path, output: Path, recor
     if output.exists():
         try:
             export_html(output, directory / f"{name}.html", meta=record)
-        except Exception as exc:  # noqa: BLE001 - a broken export must still leave run.json behind
+        except Exception as exc:  # a broken export must still leave run.json behind
             failure = _scrub(f"HTML export failed: {_one_line(exc)}", database_url, read_url)
             record.update(status="failed", error=failure)
 
@@ -313,8 +309,8 @@ def _write_run_json(directory: Path, record: Mapping[str, Any]) -> None:
     try:
         atomic.write_text(directory / "run.json", json.dumps(record, indent=2, default=str) + "\n")
     except OSError as exc:
-        raise GitInsightError(f"report {record['name']}: cannot write {directory / 'run.json'} "
-                              f"({exc.strerror or exc}); the run is recorded as failed next time") from None
+        raise ReportOutputError(f"report {record['name']}: cannot write {directory / 'run.json'} "
+                                f"({exc.strerror or exc}); the run is recorded as failed next time") from None
 
 
 def _scrub(text: str, database_url: str, read_url: str | None) -> str:

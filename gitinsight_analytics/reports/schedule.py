@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import atomic
 from ..checkpoints import checkpoint
-from ..exceptions import GitInsightError, ValidationError
+from ..exceptions import GitInsightError, ScheduleLocked, ValidationError
 from . import params as _params
 from .index import load_runs
 
@@ -55,13 +55,7 @@ LOCK_NAME = ".schedule.lock"
 STATE_NAME = ".schedule-state.json"
 _EVERY = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_E = TypeVar("_E", "Entry", "RefreshEntry")
-
-
-class ScheduleLocked(GitInsightError):
-    """Another ``report due`` holds the lock. Not a failure: exit code 0."""
-
-    exit_code = 0
+_E = TypeVar("_E", "Entry", "RefreshEntry", "AlertsEntry")
 
 
 @dataclass(frozen=True)
@@ -363,9 +357,10 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
     from .runner import scrub
 
     ids = tuple(e.id for e in entries)
-    own = make_engine(database_url) if engine is None else None
+    bind = engine if engine is not None else make_engine(database_url)
+    own = bind if engine is None else None
     try:
-        run = RefreshRun(ids, refresh_repository_stats(engine or own, concurrently=None))
+        run = RefreshRun(ids, refresh_repository_stats(bind, concurrently=None))
     except (GitInsightError, SQLAlchemyError) as exc:
         first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         run = RefreshRun(ids, error=scrub(f"{type(exc).__name__}: {first}", database_url))
@@ -373,7 +368,7 @@ def _refresh(entries: list[RefreshEntry], *, engine: Engine | None, database_url
         details = {"outcome": "ok" if run.ok else "failed", "command": "gitinsight report due", "entries": list(ids)}
         if run.error:
             details["error"] = run.error
-        audit.record(engine or own, "refresh", "materialized_view", details=details)
+        audit.record(bind, "refresh", "materialized_view", details=details)
     except (GitInsightError, SQLAlchemyError):
         pass
     finally:
@@ -391,14 +386,15 @@ def _alerts(entry: AlertsEntry, *, engine: Engine | None, database_url: str, rep
     from ..db import make_engine
     from .runner import scrub
 
-    own = make_engine(database_url) if engine is None else None
+    bind = engine if engine is not None else make_engine(database_url)
+    own = bind if engine is None else None
     try:
-        result = run_alerts(engine or own, reports_dir=reports_dir, lookback_days=entry.lookback_days,
+        result = run_alerts(bind, reports_dir=reports_dir, lookback_days=entry.lookback_days,
                             smtp_url=smtp_url)
     except (GitInsightError, SQLAlchemyError) as exc:
         first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        error = scrub(f"{type(exc).__name__}: {first}", database_url)
-        return error, f"{'failed':<9} {'alerts':<17} {'':>7}  {error}"
+        message = scrub(f"{type(exc).__name__}: {first}", database_url)
+        return message, f"{'failed':<9} {'alerts':<17} {'':>7}  {message}"
     finally:
         if own is not None:
             own.dispose()
@@ -456,8 +452,8 @@ def run_due(
             echo("nothing due")
         if due_refresh:
             outcome.refresh = _refresh(due_refresh, engine=engine, database_url=database_url)
-            for entry in due_refresh:
-                state[entry.id] = _refresh_state(outcome.refresh, stamp)
+            for refresh_entry in due_refresh:
+                state[refresh_entry.id] = _refresh_state(outcome.refresh, stamp)
             write_state(reports_dir, state)
             if echo:
                 echo(outcome.refresh.describe())

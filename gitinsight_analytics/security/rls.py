@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 from ..citus import has_citus_policies
+from ..db import driver_connection
 from ..exceptions import ConfigurationError, RowSecurityError, ValidationError
 from ..objects import APPLICATION_ROLE_NAME, CITUS_USER_LISTS_SQL
 
@@ -49,13 +50,13 @@ def _citus_session(conn: Connection, user_id: str) -> str:
     SET takes no bound parameters: the values, a UUID and arrays of UUIDs read from the database, are quoted by
     the driver (``sql.Literal``)."""
     visible, owners, owned = conn.execute(text(CITUS_USER_LISTS_SQL), {"u": user_id}).one()
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     raw.execute("SET LOCAL citus.propagate_set_commands = 'local'")
     for name, value in ((USER_ID_SETTING, user_id), ("app.visible_repository_ids", visible),
                         ("app.visible_owner_ids", owners), ("app.owned_repository_ids", owned)):
         raw.execute(sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value)))
     conn.execute(text("SET LOCAL ROLE application_role"))
-    return conn.execute(text("SELECT current_user::text")).scalar()
+    return conn.execute(text("SELECT current_user::text")).scalar_one()
 
 
 @contextlib.contextmanager
@@ -66,7 +67,7 @@ def _session(conn: Connection, user_id: str) -> Iterator[Connection]:
         else:
             conn.execute(text("SET LOCAL ROLE application_role"))
             role = conn.execute(text("SELECT current_user::text, set_config(:s, :u, true)"),
-                                {"s": USER_ID_SETTING, "u": user_id}).scalar()
+                                {"s": USER_ID_SETTING, "u": user_id}).scalar_one()
         if role != APPLICATION_ROLE_NAME:  # SET LOCAL outside a transaction block (autocommit) does nothing
             raise RowSecurityError("as_user: the role was not set (is the connection in autocommit mode?); "
                                    "nothing was run")

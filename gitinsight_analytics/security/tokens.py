@@ -26,6 +26,7 @@ __all__ = [
     "RANDOM_BYTES",
     "SCHEMES",
     "format_key",
+    "checksum",
     "generate_key",
     "parse_key",
     "hash_key",
@@ -52,7 +53,8 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
-def _checksum(body: str) -> str:
+def checksum(body: str) -> str:
+    """The check characters of a key body (CRC-32 in base 62)."""
     return _base62(zlib.crc32(body.encode("ascii")), CHECKSUM_CHARS)
 
 
@@ -61,7 +63,7 @@ def format_key(raw: bytes) -> str:
     if len(raw) != RANDOM_BYTES:
         raise ValueError(f"an API key is made of {RANDOM_BYTES} random bytes, got {len(raw)}")
     body = _base62(int.from_bytes(raw, "big"), BODY_CHARS)
-    return PREFIX + body + _checksum(body)
+    return PREFIX + body + checksum(body)
 
 
 def generate_key() -> str:
@@ -83,7 +85,7 @@ def parse_key(key: str) -> str:
     if any(c not in _INDEX for c in rest):
         raise ValidationError("key", "contains characters other than letters and digits after the prefix", _ALLOWED)
     body, check = rest[:BODY_CHARS], rest[BODY_CHARS:]
-    if _checksum(body) != check:
+    if checksum(body) != check:
         raise ValidationError("key", "checksum does not match: the key is mistyped or incomplete", _ALLOWED)
     return key
 

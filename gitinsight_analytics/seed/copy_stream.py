@@ -56,7 +56,7 @@ class _ThreadedWriter(LibpqWriter):
     ``write`` or by ``finish``.
     """
 
-    def __init__(self, cursor, pending: int = 1) -> None:  # noqa: ANN001 - a psycopg Cursor
+    def __init__(self, cursor, pending: int = 1) -> None:  # a psycopg Cursor
         super().__init__(cursor)
         self._pending: queue.Queue = queue.Queue(maxsize=pending)
         self._thread: threading.Thread | None = None
@@ -66,12 +66,12 @@ class _ThreadedWriter(LibpqWriter):
         try:
             while (data := self._pending.get()) is not None:
                 super().write(data)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:  # handed to the caller's thread
             self._error = exc
             while self._pending.get() is not None:  # keep draining, or write() would block forever
                 pass
 
-    def write(self, data) -> None:  # noqa: ANN001 - a Buffer
+    def write(self, data) -> None:  # a Buffer
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
             self._thread.start()
@@ -89,7 +89,7 @@ class _ThreadedWriter(LibpqWriter):
         super().finish(exc)
 
 
-def copy_source(raw, source: CopySource, freeze: bool, bar) -> int:  # noqa: ANN001
+def copy_source(raw, source: CopySource, freeze: bool, bar) -> int:
     """COPY one source; a rejected block becomes :class:`DataLoadError` naming the table."""
     import psycopg
 

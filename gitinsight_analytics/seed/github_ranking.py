@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..checkpoints import checkpoint
 from ..citus import staging
+from ..db import driver_connection
 from ..exceptions import DataLoadError
 from ..progress import progress_bar
 from . import github_ranking_sql as sql
@@ -120,7 +121,7 @@ def _copy_file(raw: psycopg.Connection, file: RankingFile, file_no: int) -> int:
 
 def _stage_files(conn: Connection, paths: list[Path], counts: _Counts, bar: Any) -> list[_Staged]:
     """COPY each file not yet imported into gr_raw (header checked); skip those imported with the same content."""
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     known = {row[0]: (row[1], row[2]) for row in conn.execute(text(sql.KNOWN_FILES_SQL))}
     staged: dict[dt.date, _Staged] = {}
     for path in paths:
@@ -171,7 +172,7 @@ def _write_snapshots(conn: Connection, new_rows: int) -> int:
     existing = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'repository_snapshots'::regclass"))
     bulk = new_rows >= BULK_ROWS and new_rows > 0.5 * max(existing.scalar() or 0, 0)
     objects = _droppable(conn) if bulk else []
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     for drop, _ in objects:
         raw.execute(drop)
     added = conn.execute(text(sql.SNAPSHOTS_SQL)).scalar_one()
@@ -182,7 +183,7 @@ def _write_snapshots(conn: Connection, new_rows: int) -> int:
 
 def _resolve_identities(conn: Connection) -> int:
     """Fill gr_keymap: each new key's existing repository or new group. Returns the renames linked."""
-    summaries = [KeySummary(*row[:9], repository_id=row[9]) for row in conn.execute(text(sql.SUMMARY_SQL))]
+    summaries = [KeySummary(*row[:10]) for row in conn.execute(text(sql.SUMMARY_SQL))]  # columns in field order
     dates = [row[0] for row in conn.execute(text(sql.DATES_SQL))]
     renames = find_renames(summaries, dates)
     groups = group_keys((s.key for s in summaries), renames)
@@ -203,7 +204,7 @@ def _resolve_identities(conn: Connection) -> int:
         group_key = root if len(repos) <= 1 else key
         rows.append((key, own, group_key, own is not None))
     conn.execute(text(sql.KEYMAP_SQL))
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     with raw.cursor().copy("COPY gr_keymap (key, repository_id, group_key, existing) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)

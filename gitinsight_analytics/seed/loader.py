@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .. import citus
 from ..checkpoints import checkpoint
+from ..db import driver_connection
 from ..exceptions import DataExistsError
 from .copy_stream import CopySource, copy_source
 
@@ -96,7 +97,7 @@ class SchemaObject:
         if self.kind == "index":
             # A partitioned table's index is reported "ON ONLY parent"; recreated that way it would not cascade
             # to the partitions (and stay invalid), so create it on the whole tree.
-            return sql.SQL(re.sub(r" ON ONLY ", " ON ", self.definition, count=1))  # noqa: S608 - catalog text
+            return sql.SQL(re.sub(r" ON ONLY ", " ON ", self.definition, count=1))  # catalog text
         return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
             sql.Identifier(self.table), sql.Identifier(self.name)
         ) + sql.SQL(self.definition)
@@ -223,7 +224,7 @@ def _execute(conn: Connection, statement: sql.Composable) -> None:
     conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
 
 
-def _progress_bar(total: int | None, enabled: bool, desc: str):  # noqa: ANN202 - tqdm, lines, or None
+def _progress_bar(total: int | None, enabled: bool, desc: str):  # tqdm, lines, or None
     if not enabled:
         return None
     from ..progress import progress_bar
@@ -348,7 +349,7 @@ def _analyze_plan(engine: Engine, tables: Sequence[str]) -> list[tuple[str, bool
     """(relation, ONLY) to ANALYZE, largest first: a partitioned table's leaves each on their own, so that the
     sessions share the work evenly, and the parent ``ONLY`` (PostgreSQL >= 18; before, the parent recurses)."""
     with engine.connect() as conn:
-        only = conn.connection.driver_connection.info.server_version >= 180000
+        only = driver_connection(conn).info.server_version >= 180000
         rows = conn.execute(
             text(
                 "SELECT c.relname, t.isleaf, pg_relation_size(t.relid), t.relid = p.oid "

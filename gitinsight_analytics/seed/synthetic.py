@@ -10,6 +10,7 @@ How the data is shaped (power-law stars, weekly rhythm, consistent job states...
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 
 from psycopg import sql
@@ -34,6 +35,7 @@ __all__ = [
     "synthetic_sources",
     "audit_month_range",
     "check_scale",
+    "prepare_load",
 ]
 
 #: Users / repositories / insights / follows / analysis jobs / audit log rows per scale (issue 3).
@@ -46,7 +48,7 @@ SCALES: dict[str, Sizes] = {
 #: The data's "today" (as a date): the day the real GitHub ranking data ends.
 AS_OF_DATE = dt.datetime.fromtimestamp(AS_OF, dt.UTC).date()
 
-_GENERATORS: tuple[tuple[str, Callable[[World], Iterator[tuple[str, int]]]], ...] = (
+_GENERATORS: tuple[tuple[str, Callable[[World], Iterator[tuple[bytes, int]]]], ...] = (
     ("users", rows.users),
     ("repositories", rows.repositories),
     ("insights", activity.insights),
@@ -85,12 +87,13 @@ def synthetic_sources(scale: str, seed: int = 42) -> list[CopySource]:
                 "analysis_jobs": sizes.jobs, "user_repository_follows": sizes.follows, "api_keys": world.api_keys,
                 "audit_logs": sizes.audit_logs}
     return [
-        CopySource(table, rows.COLUMNS[table], (lambda g=generate: g(world)), expected[table])
+        CopySource(table, rows.COLUMNS[table], functools.partial(generate, world), expected[table])
         for table, generate in _GENERATORS
     ]
 
 
-def _prepare(conn: Connection) -> None:
+def prepare_load(conn: Connection) -> None:
+    """What the load's transaction does first: the audit_logs partitions of the data's months."""
     ensure_audit_partitions(conn, *audit_month_range())
 
 
@@ -114,5 +117,5 @@ def load_synthetic(
     ``replace`` is false (with ``replace`` the old data is truncated in the same transaction).
     """
     sources = synthetic_sources(scale, seed)
-    return bulk_load(engine, sources, replace=replace, progress=progress, prepare=_prepare, after_commit=_refresh,
+    return bulk_load(engine, sources, replace=replace, progress=progress, prepare=prepare_load, after_commit=_refresh,
                      description=f"seed {scale}", keep=(AUDIT_TRAIL,))

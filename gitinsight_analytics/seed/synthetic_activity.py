@@ -137,9 +137,9 @@ def _payload(kind: str, rng: np.random.Generator, n: int, stars: np.ndarray, eco
     return list(map("\t".join, out))
 
 
-def insights(world: World) -> Iterator[tuple[str, int]]:
+def insights(world: World) -> Iterator[tuple[bytes, int]]:
     seed = world.seed
-    ecosystems = np.array([v.LANGUAGE_ECOSYSTEM.get(x[0], "other") for x in v.LANGUAGES], dtype=object)
+    ecosystems = np.array([v.LANGUAGE_ECOSYSTEM.get(str(x[0]), "other") for x in v.LANGUAGES])
     shares = np.array([t[1] for t in _TYPES])
     for number, idx in chunks(world.sizes.insights):
         rng = rng_for(seed, INSIGHTS, number)
@@ -181,7 +181,7 @@ _OPTIONS = {
 _STATUS_P = np.array([0.04, 0.04, 0.75, 0.10, 0.07])  # queued, in_progress, completed, failed, cancelled
 
 
-def analysis_jobs(world: World) -> Iterator[tuple[str, int]]:
+def analysis_jobs(world: World) -> Iterator[tuple[bytes, int]]:
     seed = world.seed
     types = v.JOB_TYPES
     type_p = np.array([t[1] for t in types])

@@ -86,7 +86,7 @@ def _weighted(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...], n:
     return choose(tuple(x for x, _ in pairs), rng.choice(len(pairs), n, p=p / p.sum()))
 
 
-def users(world: World) -> Iterator[tuple[str, int]]:
+def users(world: World) -> Iterator[tuple[bytes, int]]:
     seed = world.seed
     for number, idx in chunks(world.sizes.users):
         rng = rng_for(seed, USERS, number)
@@ -136,7 +136,7 @@ _SETTINGS = (
 )
 
 
-def repositories(world: World) -> Iterator[tuple[str, int]]:
+def repositories(world: World) -> Iterator[tuple[bytes, int]]:
     seed = world.seed
     for number, idx in chunks(world.sizes.repositories):
         rng = rng_for(seed, REPOS, number)
@@ -175,7 +175,7 @@ def _follow_targets(rng: np.random.Generator, world: World, n: int) -> np.ndarra
     return np.where(rng.random(n) < 0.75, popular, rng.integers(world.sizes.repositories, size=n))
 
 
-def follows(world: World) -> Iterator[tuple[str, int]]:
+def follows(world: World) -> Iterator[tuple[bytes, int]]:
     """Users in blocks; each user's follows drawn by repository popularity (duplicates redrawn, then dropped)."""
     seed, n_repos, n_users = world.seed, world.sizes.repositories, world.sizes.users
     cum = np.cumsum(world.follow_counts)
@@ -215,7 +215,7 @@ def _key_names(world: World, idx: np.ndarray, drawn: np.ndarray) -> list[str]:
                                                                         strict=True)]
 
 
-def api_keys(world: World) -> Iterator[tuple[str, int]]:
+def api_keys(world: World) -> Iterator[tuple[bytes, int]]:
     """Keys made from the seeded generator, hashed with :func:`..keytokens.hash_key`; the plain key is never stored."""
     seed = world.seed
     for number, idx in chunks(world.api_keys):
@@ -259,7 +259,7 @@ _FIRST_OCTETS = np.array([3, 5, 13, 18, 23, 31, 34, 35, 37, 46, 52, 54, 62, 77, 
                           151, 152, 157, 159, 162, 165, 176, 178, 185, 188, 193, 194, 195, 212, 213, 217])
 
 
-def audit_logs(world: World) -> Iterator[tuple[str, int]]:
+def audit_logs(world: World) -> Iterator[tuple[bytes, int]]:
     seed, s = world.seed, world.sizes
     actions = v.AUDIT_ACTIONS
     p = np.array([a[1] for a in actions])

@@ -4,18 +4,17 @@ On, ``$PGDATA/gitinsight-archive.conf`` sets ``wal_level = replica``, ``archive_
 ``basic_archive`` module, which copies each finished WAL segment into ``$GITINSIGHT_HOME/wal_archive``, fsyncs
 it, and refuses to overwrite an archived file that has different contents. Off (the default), the file is absent
 and the cluster keeps ``wal_level = minimal`` for fast bulk loads. Point-in-time recovery (:mod:`.pitr`) needs it on.
+The server module applies the switch; ``pitr`` reads the archive.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 
-from ..exceptions import ServerError
+from .exceptions import ServerError
 
 __all__ = ["ARCHIVE_CONF", "INCLUDE_LINE", "archive_settings", "conf_quote", "configured", "write_config",
-           "system_identifier", "claim", "live_state"]
+           "claim", "live_state"]
 
 ARCHIVE_CONF = "gitinsight-archive.conf"
 INCLUDE_LINE = f"include_if_exists = '{ARCHIVE_CONF}'  # WAL archiving: gitinsight db start --archive"
@@ -63,15 +62,6 @@ def write_config(pgdata: Path, archive_dir: Path, *, enabled: bool) -> Path:
         partial.write_text(text)
         partial.replace(path)
     return path
-
-
-def system_identifier(binaries: Path, pgdata: Path) -> str:
-    """The cluster's system identifier (pg_controldata), unique to one initdb."""
-    out = subprocess.run([str(binaries / "pg_controldata"), "-D", str(pgdata)], capture_output=True, text=True)
-    match = re.search(r"Database system identifier:\s*(\d+)", out.stdout)
-    if out.returncode != 0 or not match:
-        raise ServerError(f"pg_controldata failed on {pgdata}: {(out.stderr or out.stdout).strip()[:200]}")
-    return match.group(1)
 
 
 def claim(archive_dir: Path, system_id: str) -> None:

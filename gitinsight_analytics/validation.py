@@ -1,7 +1,9 @@
-"""Parameter validation shared by the analyses: every bad value raises one :class:`ValidationError`.
+"""Validation of input values, shared by the analyses (``queries``), the report parameters (``reports.params``),
+the settings and the CLI: every bad value raises one :class:`ValidationError` naming the argument, what was wrong
+and what is allowed (``allowed`` overrides the wording of what is allowed where a caller describes it itself).
 
 Values always reach SQL as bound parameters; the only identifiers built into SQL text come from the
-whitelists here and are quoted.
+whitelists of the callers and are quoted with :func:`quote_ident`.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ import datetime as dt
 import numbers
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from .exceptions import ValidationError
 
-from ..exceptions import ValidationError
+if TYPE_CHECKING:  # sqlalchemy is imported where a lookup needs it: settings use this module too
+    from sqlalchemy.engine import Connection
 
 __all__ = [
     "MAX_LIMIT",
     "MAX_WINDOW_DAYS",
     "FREQUENCIES",
     "check_int",
+    "check_number",
+    "check_bool",
     "check_limit",
     "check_offset",
     "check_window_days",
@@ -41,9 +45,11 @@ MAX_TEXT = 200
 FREQUENCIES = ("day", "week", "month")
 
 
-def check_int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an int within ``low..high`` (bools and floats with a fraction are rejected)."""
-    allowed = f"an integer {low if low is not None else '-∞'}..{high if high is not None else '∞'}"
+def check_int(value: Any, name: str, low: int | None = None, high: int | None = None, *,
+              allowed: str | None = None) -> int:
+    """``value`` (an int, an integral float or a string of one) as an int within ``low..high``; bools and floats
+    with a fraction are rejected."""
+    allowed = allowed or f"an integer {low if low is not None else '-∞'}..{high if high is not None else '∞'}"
     if isinstance(value, bool):
         raise ValidationError(name, f"{value!r} is not an integer", allowed)
     if isinstance(value, str):
@@ -64,6 +70,36 @@ def check_int(value: Any, name: str, low: int | None = None, high: int | None = 
     return value
 
 
+def check_number(value: Any, name: str, low: float | None = None, high: float | None = None, *,
+                 allowed: str | None = None) -> float:
+    """``value`` (a number or a string of one) as a finite float within ``low..high``; bools are rejected."""
+    allowed = allowed or f"a number {low if low is not None else '-∞'}..{high if high is not None else '∞'}"
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(name, f"{value!r} is not a number", allowed)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(name, f"{value!r} is not a number", allowed) from None
+    if number != number or number in {float("inf"), float("-inf")}:
+        raise ValidationError(name, f"{value!r} is not a finite number", allowed)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValidationError(name, f"{value!r} is out of range", allowed)
+    return number
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool: a bool, or true/false, 1/0, yes/no, on/off (any case)."""
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise ValidationError(name, f"{value!r} is not a boolean", "true/false, 1/0, yes/no, on/off")
+
+
 def check_limit(limit: Any, name: str = "limit") -> int:
     return check_int(limit, name, 1, MAX_LIMIT)
 
@@ -79,13 +115,8 @@ def check_window_days(window_days: Any, name: str = "window_days") -> int:
 def check_fraction(value: Any, name: str, *, inclusive_low: bool = True) -> float:
     """A number within 0..1 (confidence scores and thresholds)."""
     allowed = "a number between 0 and 1"
-    if isinstance(value, bool) or value is None:
-        raise ValidationError(name, f"{value!r} is not a number", allowed)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(name, f"{value!r} is not a number", allowed) from None
-    if number != number or not (0.0 <= number <= 1.0) or (not inclusive_low and number == 0.0):
+    number = check_number(value, name, 0.0, 1.0, allowed=allowed)
+    if not inclusive_low and number == 0.0:
         raise ValidationError(name, f"{value!r} is out of range", allowed)
     return number
 
@@ -117,9 +148,8 @@ def check_text(value: Any, name: str) -> str | None:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def parse_date(value: Any, name: str = "as_of") -> dt.date | None:
+def parse_date(value: Any, name: str = "as_of", *, allowed: str = "YYYY-MM-DD") -> dt.date | None:
     """A date from ``YYYY-MM-DD``, a ``date`` or a ``datetime`` (its UTC date); None stays None."""
-    allowed = "a date as YYYY-MM-DD"
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -133,7 +163,7 @@ def parse_date(value: Any, name: str = "as_of") -> dt.date | None:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValidationError(name, f"{value!r} is not a valid date", allowed)
+    raise ValidationError(name, f"{value!r} is not a date", allowed)
 
 
 def escape_like(value: str) -> str:
@@ -142,6 +172,8 @@ def escape_like(value: str) -> str:
 
 
 def _languages(conn: Connection) -> list[str]:
+    from sqlalchemy import text
+
     # Loose index scan over idx_repositories_language: one probe per distinct language.
     sql = """
         WITH RECURSIVE l(language) AS (
@@ -162,6 +194,8 @@ def resolve_language(conn: Connection, language: Any, name: str = "language") ->
         return None
     if not isinstance(language, str) or not language.strip():
         raise ValidationError(name, f"{language!r} is not a language name", "a language present in the data")
+    from sqlalchemy import text
+
     language = language.strip()
     found = conn.execute(
         text("SELECT 1 FROM repositories WHERE language = :l LIMIT 1"), {"l": language}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -64,7 +64,7 @@ def _column(values: list[Any], kind: str) -> Any:
     return column
 
 
-def to_frame(rows: list[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
+def to_frame(rows: Sequence[Any], columns: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
     """A DataFrame of ``rows`` whose columns get the dtype of their kind (int, float, ts, str, bool, date, obj)."""
     import pandas as pd
 
