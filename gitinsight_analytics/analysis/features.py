@@ -65,9 +65,10 @@ class History:
         cols = [k for k, day in enumerate(self.days) if since < day <= as_of]
         present = ~np.isnan(self.values["stars"][:, cols]) if cols else np.zeros((len(self.repository_ids), 0), bool)
         rows = np.flatnonzero(present.any(axis=1))
+        picked = np.ix_(rows, np.asarray(cols, dtype=np.int64))
         return History(as_of, [self.days[k] for k in cols], [self.repository_ids[i] for i in rows],
                        [self.full_names[i] for i in rows],
-                       {name: matrix[np.ix_(rows, np.asarray(cols, dtype=np.int64))] for name, matrix in self.values.items()})
+                       {name: matrix[picked] for name, matrix in self.values.items()})
 
     def features(self, day: dt.date, horizon_days: int) -> pd.DataFrame:
         """Features at ``day`` (<= as_of) for the repositories with a snapshot on ``day`` and ``day - 7``.
