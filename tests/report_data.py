@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.settings import Settings
 
-from .conftest import SMALL_POOL, _scratch, create_database
+from .conftest import SMALL_POOL, create_database, scratch_engine
 
 SNAPSHOTS = Path(__file__).parent / "data" / "github_ranking" / "real"
 #: The trending report's defaults (its parameters cell): a 7-day window, top 20.
@@ -49,7 +49,7 @@ def seeded_real_template(pg: Settings, seeded_template: str) -> str:
 @pytest.fixture
 def seeded_real_engine(pg: Settings, seeded_real_template: str) -> Iterator[Engine]:
     """A fresh database holding the tiny synthetic set and the real snapshot slice."""
-    yield from _scratch(pg, seeded_real_template)
+    yield from scratch_engine(pg, seeded_real_template)
 
 
 def snapshot_rows() -> pd.DataFrame:

@@ -197,7 +197,7 @@ def test_default_report_is_precomputed_and_falls_back_when_stale(data_engine):
 
 def _live_stars(engine, *, window_days, language=None, limit=50) -> pd.DataFrame:
     """The live statement of trending_by_stars for the newest snapshot day, bypassing the precomputed rows."""
-    from gitinsight_analytics.queries._frame import read_frame
+    from gitinsight_analytics.queries.frame import read_frame
 
     with engine.connect() as conn:
         day = conn.exec_driver_sql("SELECT max(snapshot_date) FROM repository_snapshot_deltas").scalar()
@@ -208,7 +208,7 @@ def _live_stars(engine, *, window_days, language=None, limit=50) -> pd.DataFrame
                   "young": t.YOUNG_BONUS,
                   "active_since": dt.datetime.combine(day - dt.timedelta(days=t.INACTIVE_DAYS), dt.time(),
                                                       tzinfo=dt.UTC)}
-        return read_frame(conn, t._STARS_SQL, params, t.STARS_COLUMNS)
+        return read_frame(conn, t.STARS_SQL, params, t.STARS_COLUMNS)
 
 
 @pytest.mark.parametrize("language", [None, "Python"])

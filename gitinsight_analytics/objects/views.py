@@ -263,7 +263,7 @@ STAR_TREND_WINDOWS = (7, 14, 30, 90)
 
 # Issue 14 (migration 0008): trending_by_stars for the newest snapshot day and the windows of STAR_TREND_WINDOWS,
 # before the LIMIT and the language filter: one row per (window, repository), computed from
-# repository_snapshot_deltas by the statement of queries.trending._STARS_SQL with its parameters as columns
+# repository_snapshot_deltas by the statement of queries.trending.STARS_SQL with its parameters as columns
 # (same expressions and types: float8 weights, dates, a UTC-midnight cut-off for inactive repositories). It is
 # refreshed in the same transaction as repository_snapshot_deltas (DEPENDENT_VIEWS), so it always holds exactly
 # what the live statement computes from that view; trending_by_stars reads it when as_of and the window match.

@@ -20,6 +20,8 @@ __all__ = [
     "trending_by_score",
     "SCORE_SQL",
     "SCORE_FROM_VIEW_SQL",
+    "STARS_SQL",
+    "STARS_FROM_VIEW_SQL",
     "trending_by_stars",
     "SCORE_COLUMNS",
     "STARS_COLUMNS",
@@ -246,8 +248,8 @@ JOIN repositories r ON r.id = a.repository_id
 ORDER BY a.trending_score DESC, r.full_name
 """
 
-_STARS_SQL = _STARS_RANKED_LIVE + _STARS_OUTPUT
-_STARS_FROM_VIEW_SQL = _STARS_RANKED_PRECOMPUTED + _STARS_OUTPUT
+STARS_SQL = _STARS_RANKED_LIVE + _STARS_OUTPUT
+STARS_FROM_VIEW_SQL = _STARS_RANKED_PRECOMPUTED + _STARS_OUTPUT
 
 # The day of the precomputed rows: refreshed with repository_snapshot_deltas in one transaction, it is also the
 # newest snapshot day (the default as_of) whenever it has rows. Statements of their own rather than subqueries of
@@ -300,7 +302,7 @@ def trending_by_stars(
             "spike_factor": SPIKE_FACTOR, "spike_floor": SPIKE_FLOOR, "young": YOUNG_BONUS,
             "active_since": _utc_midnight(day - dt.timedelta(days=INACTIVE_DAYS)),
         }
-        frame = read_frame(conn, _STARS_FROM_VIEW_SQL if precomputed else _STARS_SQL, params, STARS_COLUMNS)
+        frame = read_frame(conn, STARS_FROM_VIEW_SQL if precomputed else STARS_SQL, params, STARS_COLUMNS)
     frame.attrs.update({"as_of": as_of_date, "window_days": window_days, "window_start": start,
                         "view_refreshed_at": refreshed, "precomputed": precomputed})
     return frame
