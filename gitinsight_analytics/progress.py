@@ -30,13 +30,13 @@ class LineProgress:
         self._last: float | None = None
         self._closed = False
 
-    def _line(self, final: bool = False) -> None:
+    def _line(self, final: bool = False, word: str | None = None) -> None:
         elapsed = self._clock() - self._started
         done = f"{self.n:,}" + (f"/{self.total:,}" if self.total else "") + f" {self.unit}"
         if self.total and not final:
             done += f" ({100 * self.n / self.total:.0f}%)"
         tail = f"; {self.postfix}" if self.postfix and not final else ""
-        word = "done" if final else "at"
+        word = word or ("done" if final else "at")
         self._stream.write(f"{self.desc}: {word} {done} in {elapsed:.0f} s{tail}\n")
         self._stream.flush()
         self._last = self._clock()
@@ -61,6 +61,12 @@ class LineProgress:
         if not self._closed:
             self._closed = True
             self._line(final=True)
+
+    def stop(self) -> None:
+        """The last line of work that failed: where it stopped, not "done"."""
+        if not self._closed:
+            self._closed = True
+            self._line(final=True, word="stopped at")
 
     def __enter__(self) -> LineProgress:
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,7 +99,8 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]
 def one_line_error(err: str) -> str:
     """The stderr of a failed command: exactly one line starting ``error:`` (progress bars aside)."""
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line
-             and not line.startswith(("github-ranking", "loading"))]
+             and not line.startswith(("github-ranking", "loading"))
+             and not re.match(r"[\w .-]+: (at|done|stopped at) [\d,/]+ ", line)]  # progress off a terminal
     assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]
     return lines[0]
 

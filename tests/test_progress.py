@@ -34,6 +34,15 @@ def test_lines_every_interval_plus_start_and_end(seconds: int, lines: int) -> No
     assert text[0] == "load: at 1/1,000 rows (0%) in 0 s" and text[-1] == f"load: done 1,000/1,000 rows in {seconds} s"
 
 
+def test_work_that_failed_does_not_end_with_done() -> None:
+    out, clock = io.StringIO(), Clock()
+    bar = LineProgress(total=1000, desc="load", unit="rows", stream=out, interval=30, clock=clock)
+    bar.update(400)
+    bar.stop()
+    bar.close()  # the loader's finally: nothing more
+    assert out.getvalue().splitlines()[-1] == "load: stopped at 400/1,000 rows in 0 s"
+
+
 def test_a_terminal_gets_the_bar() -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

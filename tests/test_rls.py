@@ -322,6 +322,7 @@ def test_a_leaky_function_of_the_user_sees_only_visible_rows(shared: tuple[Engin
 CASES: dict[str, list[dict[str, Any]]] = {
     "search_repositories": [{"limit": 1000}, {"text": "private"}, {"language": "Rust"}, {"sort": "name"}],
     "user_dashboard": [{"username": "alice"}, {"username": "bob"}],
+    "most_followed_user": [{}],
     "trending_by_score": [{}, {"window_days": 30, "min_confidence": 0.01}],
     "trending_by_stars": [{}],
     "data_as_of": [{}],

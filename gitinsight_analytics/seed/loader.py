@@ -331,6 +331,10 @@ def bulk_load(
                 bar.set_description(f"{description}: refresh")
             after_commit(engine)
             phases["refresh"] = time.perf_counter() - mark
+    except BaseException:
+        if bar is not None and hasattr(bar, "stop"):  # lines, not a bar: the last one must not say "done"
+            bar.stop()
+        raise
     finally:
         if bar is not None:
             bar.close()
