@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -27,33 +28,33 @@ __all__ = ["write_text", "replace_file", "remove_tree", "hold", "abandoned", "LO
 LOCK_FILE = ".lock"
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary sibling renamed over it, removed on error."""
-    path = Path(path)
+@contextlib.contextmanager
+def _replacing(path: Path, mode: str, encoding: str | None = None) -> Iterator[IO]:
+    """A temporary sibling of ``path`` to write, renamed over ``path`` when the block ends and removed on error."""
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, mode, encoding=encoding) as out:
+            yield out
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary sibling renamed over it, removed on error."""
+    path = Path(path)
+    with _replacing(path, "w", encoding="utf-8") as out:
+        out.write(text)
     return path
 
 
 def replace_file(source: Path, path: Path) -> Path:
     """Copy ``source`` to ``path`` atomically (see :func:`write_text`)."""
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _replacing(path, "wb") as out, open(source, "rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
     return path
 
 

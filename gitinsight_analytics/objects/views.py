@@ -275,7 +275,7 @@ WITH params AS (
     SELECT w.window_days, m.as_of, m.as_of - w.window_days AS start, w.window_days::float8 AS span,
            (m.as_of - 90)::timestamp AT TIME ZONE 'UTC' AS active_since
     FROM (SELECT max(snapshot_date) AS as_of FROM repository_snapshot_deltas) m
-    CROSS JOIN (VALUES (7), (14), (30), (90)) AS w(window_days)
+    CROSS JOIN (VALUES {windows}) AS w(window_days)
     WHERE m.as_of IS NOT NULL
 ), win AS MATERIALIZED (
     SELECT p.window_days, p.as_of, p.start, p.span, p.active_since,
@@ -325,7 +325,7 @@ FROM per_repo a JOIN scored s USING (window_days, repository_id);
 
 CREATE UNIQUE INDEX idx_star_trends_key ON repository_star_trends (window_days, repository_id);
 CREATE INDEX idx_star_trends_rank ON repository_star_trends (window_days, trending_score DESC, repository_id);
-""",
+""".format(windows=", ".join(f"({days})" for days in STAR_TREND_WINDOWS)),  # noqa: S608 - integer constants
     "DROP MATERIALIZED VIEW IF EXISTS repository_star_trends",
 )
 
