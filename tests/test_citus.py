@@ -68,6 +68,17 @@ def test_layout_is_distributed_and_idempotent(citus_seeded: Engine) -> None:
     assert migrate.upgrade(citus_seeded) == ["the schema is already laid out for Citus: nothing to do"]
 
 
+@pytest.mark.parametrize("table", ["repositories", "insights", "analysis_jobs", "user_repository_follows", "users"])
+def test_the_load_analyzes_every_shard(citus_seeded: Engine, table: str) -> None:
+    """The seed's ANALYZE reaches the shards (the workers plan with statistics, not guesses, right after a load)."""
+    with citus_seeded.connect() as conn:
+        never = conn.execute(sa.text(
+            "SELECT count(*) FROM run_command_on_placements(CAST(:t AS regclass), "
+            "'SELECT reltuples FROM pg_class WHERE oid = ''%s''::regclass') WHERE result::float4 < 0"),
+            {"t": table}).scalar_one()
+    assert never == 0
+
+
 @pytest.mark.parametrize("name", COMPARED)
 def test_same_frames_as_a_single_node(citus_seeded: Engine, seeded_engine: Engine, name: str) -> None:
     function = getattr(queries, name)

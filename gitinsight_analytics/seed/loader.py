@@ -350,17 +350,20 @@ def _analyze_one(engine: Engine, table: str, only: bool) -> float:
 
 
 def _analyze_plan(engine: Engine, tables: Sequence[str]) -> list[tuple[str, bool]]:
-    """(relation, ONLY) to ANALYZE, largest first: a partitioned table's leaves each on their own, so that the
-    sessions share the work evenly, and the parent ``ONLY`` (PostgreSQL >= 18; before, the parent recurses)."""
+    """(relation, ONLY) to ANALYZE, largest first: every table, a partitioned table's leaves each on their own so
+    that the sessions share the work evenly, and the parent ``ONLY`` (PostgreSQL >= 18; before, the parent
+    recurses). pg_partition_tree() has no rows for a table that is neither partitioned nor a partition: such a
+    table is its own single row here."""
     with engine.connect() as conn:
         only = driver_connection(conn).info.server_version >= 180000
         rows = conn.execute(
             text(
-                "SELECT c.relname, t.isleaf, pg_relation_size(t.relid), t.relid = p.oid "
+                "SELECT c.relname, COALESCE(t.isleaf, TRUE), pg_relation_size(c.oid), c.oid = p.oid "
                 "FROM unnest(CAST(:tables AS text[])) AS n(name) "
                 "JOIN pg_class p ON p.oid = to_regclass(quote_ident(n.name)) "
-                "CROSS JOIN LATERAL pg_partition_tree(p.oid) AS t JOIN pg_class c ON c.oid = t.relid "
-                "WHERE t.isleaf OR t.relid = p.oid"
+                "LEFT JOIN LATERAL pg_partition_tree(p.oid) AS t ON TRUE "
+                "JOIN pg_class c ON c.oid = COALESCE(t.relid, p.oid) "
+                "WHERE t.relid IS NULL OR t.isleaf OR t.relid = p.oid"
             ),
             {"tables": list(tables)},
         ).all()
