@@ -23,16 +23,17 @@ __all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_s
 MIN_SERVER_VERSION_NUM = pgconn.MIN_SERVER_VERSION_NUM
 
 
-def make_engine(url: str, *, pool: PoolSettings | None = None, echo: bool = False,
+def make_engine(url: str | sa.URL, *, pool: PoolSettings | None = None, echo: bool = False,
                 statement_timeout: float = 0) -> Engine:
     """An engine whose pool (:class:`~.pool.FairPool`) keeps ``pool.size`` connections, opens at most
     ``size + max_overflow``, serves waiting callers in arrival order and checks connections before use.
 
     ``pool`` defaults to the spec's 20 + 30 (a long-running service process); ``statement_timeout`` (seconds,
-    0 = none) cancels longer statements with :class:`~.exceptions.StatementTimeout`.
+    0 = none) cancels longer statements with :class:`~.exceptions.StatementTimeout`. ``url``: a string or another
+    engine's ``engine.url``.
     """
     pool = pool or PoolSettings()
-    target = sqlalchemy_url(url)
+    target = sqlalchemy_url(url if isinstance(url, str) else url.render_as_string(hide_password=False))
     engine = sa.create_engine(
         target,
         pool=FairPool(libpq_url(target), pool, pgconn.CONNECT_OPTIONS,

@@ -86,7 +86,7 @@ def read_transaction(url: str, *, statement_timeout: float = 0,
         conn.execute(READS_WITHOUT_WORKER_TRANSACTIONS)
         yield conn
     except psycopg.errors.QueryCanceled as exc:
-        if is_statement_timeout(exc):
+        if statement_timeout > 0 and is_statement_timeout(exc):  # not a limit of ours: the server's error as it is
             raise statement_timeout_error(statement_timeout) from None
         raise
     finally:

@@ -97,3 +97,14 @@ def test_engine_events_apply_to_driver_statements(engine: Engine) -> None:
             fetch(conn, sql.SQL("SELECT pg_sleep(5)"))
     finally:
         limited.dispose()
+
+
+def test_make_engine_takes_another_engines_url(engine: Engine) -> None:
+    """``make_engine(engine.url)``: a SQLAlchemy URL object, password included, as before the URL functions became
+    plain string functions."""
+    again = make_engine(engine.url, pool=PoolSettings(size=1, max_overflow=0))
+    try:
+        with again.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_database()")).scalar() == engine.url.database
+    finally:
+        again.dispose()

@@ -63,7 +63,7 @@ def read_engine() -> Engine:
 @contextlib.contextmanager
 def read_connection() -> Iterator[psycopg.Connection[Any]]:
     """What :func:`read_engine` reads from (the same URL, statement timeout and Citus setting), as one plain psycopg
-    connection in one read-only transaction: for the quick commands that need neither SQLAlchemy nor pandas."""
+    connection in one transaction, rolled back: for the quick commands that need neither SQLAlchemy nor pandas."""
     from ..pgconn import read_transaction
     from ..urls import resolve_read_url
 
