@@ -33,6 +33,7 @@ from gitinsight_analytics import migrate, queries, server
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.queries import dashboard, search, trending
 from gitinsight_analytics.settings import PROJECT_ROOT, PoolSettings
+from gitinsight_analytics.statements import fetch
 
 __all__ = ["main", "SPEC_SEARCH", "SPEC_DASHBOARD", "SPEC_TRENDING", "SPEC_STATS_FUNCTION"]
 
@@ -182,8 +183,7 @@ def cases(conn: Connection, runs: int, seed: int = 7) -> dict[str, dict[str, dic
                 "limit": 20, "offset": (0, 20)[i % 2]}
 
     def ours_search_sql(i: int) -> Any:
-        statement, bound = search.search_statement(conn, **search_params(i))
-        return conn.execute(text(statement), bound).fetchall()
+        return fetch(conn, *search.search_statement(conn, **search_params(i)))[1]
 
     out["search"] = {
         "ours_sql": measure(conn, ours_search_sql, runs),

@@ -11,11 +11,16 @@ through GITINSIGHT_HOME, as after ``gitinsight demo``; also with DATABASE_URL se
 command lists its heaviest imports; the first row, a bare interpreter, is the floor on the machine at that moment,
 and CPU seconds are less sensitive than wall time to other work on the machine. Commands run in a workspace
 (``gitinsight init``). Writes ``benchmarks/results/startup.json``.
+
+The package is byte-compiled first, as pip compiles an installed wheel: with ``PYTHONDONTWRITEBYTECODE`` set (as
+on the shared test machine) a checkout's modules would otherwise be compiled from source in every run, which the
+warm-up run cannot prevent (``--no-compile`` measures that case).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -27,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import gitinsight_analytics
 from benchmarks._support import throwaway_server
 from gitinsight_analytics import migrate, server
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
@@ -107,8 +113,13 @@ def main() -> None:
     real = os.environ.get("GITINSIGHT_GITHUB_RANKING_DIR") or PROJECT_ROOT.parent / "shared" / "data" / "github-ranking"
     parser.add_argument("--data", type=Path, default=Path(real))
     parser.add_argument("--no-real-data", action="store_true", help="only the small synthetic data set")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not byte-compile the package first (its sources are compiled in every run when "
+                             "PYTHONDONTWRITEBYTECODE is set)")
     args = parser.parse_args()
     data = None if args.no_real_data or not args.data.is_dir() else args.data
+    if not args.no_compile:
+        compileall.compile_dir(str(Path(gitinsight_analytics.__file__).parent), quiet=1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="gi-bench-startup-") as home:
         settings = throwaway_server(Path(home) / "home")
@@ -138,10 +149,12 @@ def main() -> None:
     for r in rows[1:]:
         print(f"  {r['command']}: " + ", ".join(f"{m} {ms:.0f} ms" for m, ms in r["heaviest_imports_ms"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"real_data": data is not None, "cases": rows,
+    RESULTS.write_text(json.dumps({"real_data": data is not None, "compiled": not args.no_compile, "cases": rows,
                                    "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                                "load_average": os.getloadavg()}}, indent=2) + "\n")
-    print(f"written {RESULTS.relative_to(PROJECT_ROOT)} (load average {os.getloadavg()[0]:.1f})")
+    compiled = "not byte-compiled first" if args.no_compile else "byte-compiled first"
+    print(f"written {RESULTS.relative_to(PROJECT_ROOT)} (load average {os.getloadavg()[0]:.1f}; package {compiled}; "
+          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})")
 
 
 if __name__ == "__main__":

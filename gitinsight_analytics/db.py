@@ -1,92 +1,42 @@
-"""Database URL resolution and engines: pooled (fair waiting, :mod:`.pool`), checked for reachability and version."""
+"""Engines: pooled (fair waiting, :mod:`.pool`), checked for reachability and version. Which URL to use is
+:mod:`.urls`' (re-exported here), how a plain connection is opened and checked :mod:`.pgconn`'s."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from .exceptions import ConfigurationError, DatabaseUnreachable, ServerError, ServerTooOld
+from . import pgconn
+from .exceptions import DatabaseUnreachable, ServerError
 from .pool import FairPool, limit_statements
 from .settings import PoolSettings, Settings
+from .urls import libpq_url, redact, resolve_read_url, resolve_url, sqlalchemy_url
 
 __all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact",
            "resolve_read_url", "driver_connection", "one_row"]
 
-MIN_SERVER_VERSION_NUM = 150000
+MIN_SERVER_VERSION_NUM = pgconn.MIN_SERVER_VERSION_NUM
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced, for messages and logs."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-def sqlalchemy_url(url: str, *, setting: str = "DATABASE_URL") -> str:
-    """``postgresql://`` or ``postgres://`` spelled with the psycopg 3 driver explicitly (``setting``: for errors)."""
-    try:
-        parsed = make_url(url)
-    except Exception:
-        raise ConfigurationError(
-            f"{setting} {redact(url)!r} is not a URL (allowed: postgresql://user:password@host:port/dbname)"
-        ) from None
-    if parsed.drivername in {"postgresql", "postgres", "postgresql+psycopg"}:
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ConfigurationError(
-        f"{setting} uses {parsed.drivername!r} (allowed: postgresql:// or postgresql+psycopg://)"
-    )
-
-
-def libpq_url(url: str) -> str:
-    """The URL as psql, pg_dump and psycopg.connect want it (no SQLAlchemy driver suffix)."""
-    return make_url(sqlalchemy_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def resolve_url(settings: Settings, *, start: bool = True, pooled: bool | None = False) -> str:
-    """The SQLAlchemy URL to use: ``DATABASE_URL`` if set, else the embedded server (started if needed).
-
-    ``pooled`` (embedded server only): True = through this home's PgBouncer (``gitinsight db pooler start``),
-    None = through it when it runs (or as ``GITINSIGHT_USE_POOLER`` says), False = directly.
-    """
-    if settings.database_url:
-        return sqlalchemy_url(settings.database_url)
-    from . import pooler, server
-
-    if start:
-        running = server.postmaster(settings.pgdata)  # up on our port: no version check, no CREATE DATABASE
-        if running is None or running[1] != settings.pg_port:  # (a quick `gitinsight query` starts faster)
-            server.start(settings)
-    if pooled is None:
-        pooled = settings.use_pooler if settings.use_pooler is not None else pooler.status(settings).running
-    if pooled:
-        return sqlalchemy_url(pooler.pooler_url(settings, require=True))
-    return sqlalchemy_url(server.server_url(settings))
-
-
-def resolve_read_url(settings: Settings, *, start: bool = True, pooled: bool | None = False) -> str:
-    """Where analyses read: ``GITINSIGHT_READ_URL`` (e.g. the streaming replica) if set, else :func:`resolve_url`."""
-    if settings.read_url:
-        return sqlalchemy_url(settings.read_url, setting="GITINSIGHT_READ_URL")
-    return resolve_url(settings, start=start, pooled=pooled)
-
-
-def make_engine(url: str, *, pool: PoolSettings | None = None, echo: bool = False,
+def make_engine(url: str | sa.URL, *, pool: PoolSettings | None = None, echo: bool = False,
                 statement_timeout: float = 0) -> Engine:
     """An engine whose pool (:class:`~.pool.FairPool`) keeps ``pool.size`` connections, opens at most
     ``size + max_overflow``, serves waiting callers in arrival order and checks connections before use.
 
     ``pool`` defaults to the spec's 20 + 30 (a long-running service process); ``statement_timeout`` (seconds,
-    0 = none) cancels longer statements with :class:`~.exceptions.StatementTimeout`.
+    0 = none) cancels longer statements with :class:`~.exceptions.StatementTimeout`. ``url``: a string or another
+    engine's ``engine.url``.
     """
     pool = pool or PoolSettings()
-    target = sqlalchemy_url(url)
+    target = sqlalchemy_url(url if isinstance(url, str) else url.render_as_string(hide_password=False))
     engine = sa.create_engine(
         target,
-        pool=FairPool(libpq_url(target), pool, {"connect_timeout": 10, "application_name": "gitinsight"},
+        pool=FairPool(libpq_url(target), pool, pgconn.CONNECT_OPTIONS,
                       recycle=pool.recycle, echo=echo),
         echo=echo,
     )
@@ -97,19 +47,8 @@ def check_server(engine: Engine) -> int:
     """Connect once; raise :class:`DatabaseUnreachable` or :class:`ServerTooOld`. Returns server_version_num.
 
     A connection of its own, not the pool's: the pool would retry an unreachable server until its timeout."""
-    where = engine.url.render_as_string(hide_password=True)
-    try:
-        with psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)), connect_timeout=10,
-                             application_name="gitinsight", prepare_threshold=None) as conn:
-            version = int(one_row(conn, "SHOW server_version_num")[0])
-    except psycopg.OperationalError as exc:
-        reason = (str(exc).strip().splitlines() or ["connection failed"])[0]
-        raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
-    if version < MIN_SERVER_VERSION_NUM:
-        raise ServerTooOld(
-            f"the server runs PostgreSQL {version // 10000}.{version % 10000} (allowed: PostgreSQL 15 or newer)"
-        )
-    return version
+    with pgconn.connect(engine.url.render_as_string(hide_password=False)) as conn:
+        return conn.info.server_version
 
 
 def connect(settings: Settings | None = None, *, start: bool = True, read: bool = False,

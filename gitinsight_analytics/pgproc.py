@@ -19,14 +19,12 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
 from .exceptions import ServerError
 from .settings import Settings
 
 __all__ = ["SYSTEM_USER", "bindir", "pg_tool", "binary_version", "run", "pg_ctl", "server_user", "give",
-           "hand_to_server_user", "postmaster", "system_identifier", "port_taken", "free_port", "free_port_block",
-           "file_lock"]
+           "hand_to_server_user", "process_name", "postmaster", "system_identifier", "port_taken", "free_port",
+           "free_port_block", "file_lock"]
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root; as root we run it as this user.
 
@@ -112,12 +110,32 @@ def postmaster(pgdata: Path) -> tuple[int, int] | None:
     if len(lines) < 4 or not lines[0].strip().isdigit():
         return None
     pid, port = int(lines[0]), int(lines[3]) if lines[3].strip().isdigit() else 0
-    try:
-        if "postgres" not in psutil.Process(pid).name():
-            return None
-    except psutil.Error:
+    if "postgres" not in (process_name(pid) or ""):
         return None
     return pid, port
+
+
+_PROC = Path("/proc")
+
+
+def process_name(pid: int) -> str | None:
+    """The name of process ``pid`` (its executable's, as ``ps`` shows it), or None when there is no such process.
+
+    On Linux read from ``/proc/<pid>/comm`` (what psutil reads too): the quick CLI commands check the server's pid
+    on every run and need not import psutil; elsewhere through psutil."""
+    if (_PROC / "self" / "comm").is_file():
+        try:
+            return (_PROC / str(pid) / "comm").read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            pass
+    import psutil
+
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:
+        return None
 
 
 def system_identifier(binaries: Path, pgdata: Path) -> str:

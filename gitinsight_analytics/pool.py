@@ -25,13 +25,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from .exceptions import DatabaseUnreachable, PoolExhausted, StatementTimeout
+from .exceptions import DatabaseUnreachable, PoolExhausted
+from .pgconn import STATEMENT_TIMEOUT_SETTING, is_statement_timeout, set_statement_timeout, statement_timeout_error
 from .settings import PoolSettings
 
 __all__ = ["FairPool", "limit_statements", "statement_timeout", "STATEMENT_TIMEOUT_SETTING"]
-
-#: Named in the error when a statement is cancelled by the analyses' timeout.
-STATEMENT_TIMEOUT_SETTING = "GITINSIGHT_STATEMENT_TIMEOUT"
 
 
 def _forget_notice_handler(conn: psycopg.Connection) -> None:
@@ -124,11 +122,6 @@ class FairPool(sa.NullPool):
                 f"idle={stats.get('pool_available', 0)} waiting={stats.get('requests_waiting', 0)}")
 
 
-def _set_local_timeout(dbapi_connection: Any, milliseconds: int) -> None:
-    if not dbapi_connection.autocommit:  # outside a transaction block SET LOCAL would do nothing
-        dbapi_connection.execute("SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",))
-
-
 def limit_statements(engine: Engine, seconds: float) -> Engine:
     """Cancel any statement of ``engine`` that runs longer than ``seconds`` (0: no limit), with
     :class:`StatementTimeout`. Applies to transactions; autocommit maintenance statements are not limited."""
@@ -138,17 +131,14 @@ def limit_statements(engine: Engine, seconds: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        _set_local_timeout(conn.connection.dbapi_connection, milliseconds)
+        dbapi_connection: Any = conn.connection.dbapi_connection  # psycopg's, under the pool
+        if not dbapi_connection.autocommit:  # outside a transaction block SET LOCAL would do nothing
+            set_statement_timeout(dbapi_connection, seconds)
 
     @event.listens_for(engine, "handle_error")
     def _translate(context: sa.engine.ExceptionContext) -> BaseException | None:
-        orig = context.original_exception
-        if isinstance(orig, psycopg.errors.QueryCanceled) and "statement timeout" in str(orig):
-            return StatementTimeout(
-                f"the statement was cancelled by the statement timeout ({seconds:g} s for analyses; allowed: raise "
-                f"{STATEMENT_TIMEOUT_SETTING} (seconds, 0 = no limit) or run the block in "
-                "statement_timeout(conn, seconds=...)); nothing was changed"
-            )
+        if is_statement_timeout(context.original_exception):
+            return statement_timeout_error(seconds)
         return None
 
     return engine

@@ -23,10 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from .exceptions import ConfigurationError, PortInUse, ServerError
-from .pgproc import give, port_taken, run
+from .pgproc import give, port_taken, process_name, run
 from .settings import Settings
 
 __all__ = ["PoolerStatus", "start", "stop", "status", "pooler_url", "config_text", "executable"]
@@ -104,10 +102,7 @@ def _pid(settings: Settings) -> int | None:
         pid = int((_folder(settings) / "pgbouncer.pid").read_text().strip())
     except (FileNotFoundError, PermissionError, ValueError):
         return None
-    try:
-        return pid if "pgbouncer" in psutil.Process(pid).name() else None
-    except psutil.Error:
-        return None
+    return pid if "pgbouncer" in (process_name(pid) or "") else None
 
 
 def status(settings: Settings) -> PoolerStatus:
@@ -159,6 +154,8 @@ def stop(settings: Settings) -> PoolerStatus:
     """Stop this home's pooler if it runs (open client connections are closed)."""
     pid = _pid(settings)
     if pid is not None:
+        import psutil
+
         os.kill(pid, signal.SIGTERM)
         try:
             psutil.Process(pid).wait(timeout=10)

@@ -3,7 +3,8 @@ the settings and the CLI: every bad value raises one :class:`ValidationError` na
 and what is allowed (``allowed`` overrides the wording of what is allowed where a caller describes it itself).
 
 Values always reach SQL as bound parameters; the only identifiers built into SQL text come from the
-whitelists of the callers and are quoted with :func:`quote_ident`.
+whitelists of the callers and are quoted with :func:`quote_ident` (or ``psycopg.sql.Identifier``). The lookups take
+a psycopg or a SQLAlchemy connection (:mod:`.statements`); neither is imported until one runs.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ValidationError
 
-if TYPE_CHECKING:  # sqlalchemy is imported where a lookup needs it: settings use this module too
-    from sqlalchemy.engine import Connection
+if TYPE_CHECKING:  # the drivers are imported where a lookup needs them: settings use this module too
+    from .statements import AnyConnection
 
 __all__ = [
     "MAX_LIMIT",
@@ -171,38 +172,35 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _languages(conn: Connection) -> list[str]:
-    from sqlalchemy import text
-
-    # Loose index scan over idx_repositories_language: one probe per distinct language.
-    sql = """
-        WITH RECURSIVE l(language) AS (
-            (SELECT language FROM repositories WHERE language IS NOT NULL ORDER BY language LIMIT 1)
-            UNION ALL
-            SELECT (SELECT r.language FROM repositories r WHERE r.language > l.language
-                    ORDER BY r.language LIMIT 1)
-            FROM l WHERE l.language IS NOT NULL
-        )
-        SELECT language FROM l WHERE language IS NOT NULL
-    """
-    return [row[0] for row in conn.execute(text(sql))]
+#: Loose index scan over idx_repositories_language: one probe per distinct language.
+_LANGUAGES = """
+    WITH RECURSIVE l(language) AS (
+        (SELECT language FROM repositories WHERE language IS NOT NULL ORDER BY language LIMIT 1)
+        UNION ALL
+        SELECT (SELECT r.language FROM repositories r WHERE r.language > l.language
+                ORDER BY r.language LIMIT 1)
+        FROM l WHERE l.language IS NOT NULL
+    )
+    SELECT language FROM l WHERE language IS NOT NULL
+"""
 
 
-def resolve_language(conn: Connection, language: Any, name: str = "language") -> str | None:
+def resolve_language(conn: AnyConnection, language: Any, name: str = "language") -> str | None:
     """The language as spelled in the database (case-insensitive match), or ValidationError listing them."""
     if language is None:
         return None
     if not isinstance(language, str) or not language.strip():
         raise ValidationError(name, f"{language!r} is not a language name", "a language present in the data")
-    from sqlalchemy import text
+    from psycopg import sql
+
+    from .statements import fetch
 
     language = language.strip()
-    found = conn.execute(
-        text("SELECT 1 FROM repositories WHERE language = :l LIMIT 1"), {"l": language}
-    ).scalar()
+    _, found = fetch(conn, sql.SQL("SELECT 1 FROM repositories WHERE language = %(language)s LIMIT 1"),
+                     {"language": language})
     if found:
         return language
-    known = _languages(conn)
+    known = [row[0] for row in fetch(conn, sql.SQL(_LANGUAGES))[1]]
     for option in known:
         if option.lower() == language.lower():
             return option
@@ -210,6 +208,10 @@ def resolve_language(conn: Connection, language: Any, name: str = "language") ->
     raise ValidationError(name, f"unknown language {language!r}", shown or "none: no repository has a language")
 
 
-def quote_ident(conn: Connection, identifier: str) -> str:
-    """``identifier`` quoted by the dialect (only ever called with whitelisted names)."""
-    return conn.dialect.identifier_preparer.quote_identifier(identifier)
+def quote_ident(conn: AnyConnection, identifier: str) -> str:
+    """``identifier`` quoted for ``conn``'s server (only ever called with whitelisted names)."""
+    from psycopg import sql
+
+    from .statements import render
+
+    return render(conn, sql.Identifier(identifier))

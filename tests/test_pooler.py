@@ -5,10 +5,12 @@ SET LOCAL, the statement timeout, COPY in the seed loader, the advisory-locked i
 from __future__ import annotations
 
 import dataclasses
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -175,6 +177,36 @@ def test_statement_timeout_through_the_pooler(bouncer: Settings, engine: Engine,
                 assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == "0"
     finally:
         limited.dispose()
+
+
+@pytest.mark.parametrize("use_pooler", ["", "false"])
+def test_quick_search_goes_through_the_pooler_when_it_runs(bouncer: Settings, seeded_engine: Engine,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], use_pooler: str) -> None:
+    """``query search --format csv`` (plain psycopg, no engine) finds the server as the engine does: through this
+    home's PgBouncer while it runs unless GITINSIGHT_USE_POOLER=false, in one transaction-local setup."""
+    from gitinsight_analytics.cli import common
+
+    for key, value in {"GITINSIGHT_HOME": bouncer.home, "GITINSIGHT_PG_PORT": bouncer.pg_port,
+                       "GITINSIGHT_POOLER_PORT": bouncer.pooler_port, "GITINSIGHT_USE_POOLER": use_pooler,
+                       "GITINSIGHT_DB_NAME": seeded_engine.url.database, "GITINSIGHT_STATEMENT_TIMEOUT": "9"}.items():
+        monkeypatch.setenv(key, str(value))
+    with common.read_connection() as conn:
+        assert conn.info.port == (bouncer.pg_port if use_pooler else bouncer.pooler_port)
+        assert conn.execute("SELECT current_setting('statement_timeout')").fetchone() == ("9s",)
+    names = {}
+    for fmt in ("csv", "json"):
+        assert main(["query", "search", "--text", "a", "--limit", "5", "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        names[fmt] = (pd.read_csv(io.StringIO(out)) if fmt == "csv" else pd.read_json(io.StringIO(out)))["full_name"]
+    assert len(names["csv"]) == 5 and names["csv"].tolist() == names["json"].tolist()
+    other = through(bouncer, seeded_engine)
+    try:
+        for _ in range(2 * SERVER_CONNECTIONS):  # set_config(..., true): no other client inherits the limit
+            with other.connect() as conn:
+                assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == "0"
+    finally:
+        other.dispose()
 
 
 def test_copy_load_through_the_pooler(pooled: Engine, seeded_engine: Engine) -> None:

@@ -104,10 +104,17 @@ def test_empty_result_table(cli_env, capsys):
     assert code == 0 and out.startswith("(no rows)")
 
 
-@pytest.mark.parametrize("argv", [[], ["--text", "busy"], ["--sort", "updated", "--limit", "50"],
-                                  ["--language", "Python", "--min-stars", "5", "--sort", "name"]])
+@pytest.mark.parametrize("argv", [
+    [], ["--text", "busy"], ["--sort", "updated", "--limit", "50"],
+    ["--language", "Python", "--min-stars", "5", "--sort", "name"],
+    ["--language", "pYTHON", "--sort", "forks"],  # the language as the data spells it
+    ["--text", "100%"], ["--text", "0%_d"], ["--text", "t_r", "--sort", "full_name"],  # % and _ taken literally
+    ["--text", "BUSY", "--sort", "watchers", "--min-stars", "0"],
+    ["--sort", "created", "--limit", "2", "--offset", "1"], ["--sort", "last_analyzed", "--offset", "3"],
+    ["--sort", "Stars", "--language", "go"],
+])
 def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv):
-    """``query search --format csv`` prints without pandas; the text is what the DataFrame's CSV would be."""
+    """``query search --format csv`` runs on psycopg alone; its text is what the DataFrame's CSV would be."""
     import sqlalchemy as sa
 
     from gitinsight_analytics import queries
@@ -118,17 +125,74 @@ def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv):
                      {"d": 'say "hi", then\nleave'})
         conn.execute(sa.text("UPDATE repositories SET description = NULL WHERE name = 'oldie'"))
     options = dict(zip([a.lstrip("-").replace("-", "_") for a in argv[::2]], argv[1::2], strict=True))
-    options = {("text" if k == "text" else k): (int(v) if k in {"min_stars", "limit"} else v)
-               for k, v in options.items()}
+    options = {k: (int(v) if k in {"min_stars", "limit", "offset"} else v) for k, v in options.items()}
     frame = queries.search_repositories(cli_data, **options)
     code, out, _ = run(capsys, "query", "search", *argv, "--format", "csv")
     assert code == 0 and len(frame) > 0
     assert out == render(frame, "csv") + "\n"
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--language", "Klingon"], "language: unknown language 'Klingon' (allowed: Go, JavaScript, Python, Rust)"),
+    (["--limit", "0"], "limit: 0 is out of range (allowed: an integer 1..1000)"),
+    (["--offset", "-1"], "offset: -1 is out of range"), (["--min-stars", "-1"], "min_stars: -1 is out of range"),
+    (["--sort", "password"], "sort: unknown value 'password' (allowed: stars, forks"),
+    (["--text", "x" * 201], "text: 201 characters long (allowed: text of at most 200 characters)"),
+])
+def test_search_csv_rejects_what_the_frame_rejects(cli_data, capsys, argv, message):
+    """The quick path validates with the same functions: the same one line, exit code 2, nothing on stdout."""
+    errors = []
+    for fmt in ("csv", "table"):
+        code, out, err = run(capsys, "query", "search", *argv, "--format", fmt)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        errors.append(err)
+    assert errors[0] == errors[1] and errors[0].startswith(f"error: {message}")
+
+
+def test_search_csv_cannot_connect_is_one_line(cli_env, capsys, monkeypatch):
+    """An unreachable database: the engine's one-line error (URL without its password), from either path."""
+    from gitinsight_analytics.pgproc import free_port
+
+    port = free_port()
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{port}/nowhere")
+    errors = []
+    for fmt in ("csv", "table"):
+        code, out, err = run(capsys, "query", "search", "--format", fmt)
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        errors.append(err)
+    assert errors[0] == errors[1]
+    assert errors[0].startswith(f"error: cannot connect to postgresql+psycopg://nobody:***@127.0.0.1:{port}/nowhere: ")
+
+
+def test_search_csv_reads_the_read_url(cli_data, capsys, monkeypatch):
+    """GITINSIGHT_READ_URL is where reads go, whatever DATABASE_URL says (here: nothing listens there)."""
+    from gitinsight_analytics.pgproc import free_port
+
+    monkeypatch.setenv("GITINSIGHT_READ_URL", cli_data.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/nowhere")
+    code, out, err = run(capsys, "query", "search", "--text", "busy", "--format", "csv")
+    assert code == 0 and pd.read_csv(io.StringIO(out))["full_name"].tolist() == ["alice/busy", "dave/oldie"], err
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [("7", "7s"), ("0", "0")])
+def test_read_connection_is_set_up_like_the_engine(cli_env, monkeypatch, timeout, expected):
+    """The quick path's connection: the analyses' statement timeout and no transactions on Citus workers, local to
+    its one transaction, which is rolled back; the connection is closed afterwards."""
+    from gitinsight_analytics.cli import common
+
+    monkeypatch.setenv("GITINSIGHT_STATEMENT_TIMEOUT", timeout)
+    with common.read_connection() as conn:
+        row = conn.execute("SELECT current_setting('statement_timeout'), "
+                           "current_setting('citus.select_opens_transaction_block')").fetchone()
+        assert row == (expected, "off")
+        assert conn.info.dbname == cli_env.url.database
+    assert conn.closed
+
+
 @pytest.mark.parametrize(("argv", "absent"), [
     (["--help"], ["pandas", "sqlalchemy", "psycopg", "plotly"]),
-    (["query", "search", "--text", "busy", "--format", "csv"], ["pandas", "numpy", "scipy", "plotly", "alembic"]),
+    (["query", "search", "--text", "busy", "--format", "csv"],
+     ["sqlalchemy", "psycopg_pool", "pandas", "numpy", "scipy", "plotly", "alembic"]),
 ])
 def test_quick_commands_import_little(cli_data, argv, absent):
     """What makes ``gitinsight --help`` and a CSV search start fast (timed in benchmarks/bench_startup.py)."""

@@ -104,3 +104,21 @@ def test_binaries_older_than_15_are_refused(tmp_path: Path) -> None:
 
 def test_server_version_is_checked(engine) -> None:
     assert check_server(engine) >= 150000
+
+
+def test_the_server_is_found_by_its_process_name(pg, tmp_path: Path) -> None:
+    """``postmaster`` reads the pid file and checks the process is PostgreSQL (the name psutil gives, read without
+    importing psutil on Linux); a pid file left by a crash and naming another process is not a server."""
+    import psutil
+
+    from gitinsight_analytics.pgproc import postmaster, process_name
+
+    pid, port = postmaster(pg.pgdata) or (0, 0)
+    assert port == pg.pg_port and process_name(pid) == psutil.Process(pid).name() and "postgres" in process_name(pid)
+    assert process_name(os.getpid()) == psutil.Process().name()
+    stale = tmp_path / "pgdata"
+    stale.mkdir()
+    (stale / "postmaster.pid").write_text(f"{os.getpid()}\n{stale}\n0\n{pg.pg_port}\n")  # this pytest process
+    assert postmaster(stale) is None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert process_name(int(dead.stdout)) is None

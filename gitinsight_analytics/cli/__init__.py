@@ -140,12 +140,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` is a lost connection (imported here: ``--help`` loads neither driver nor SQLAlchemy)."""
-    import psycopg
-    from sqlalchemy import exc as sa_exc
+    """Whether ``exc`` is a lost connection. Only a driver or SQLAlchemy that the command loaded can have raised
+    it: neither is imported here (``--help`` loads neither, the quick read commands no SQLAlchemy)."""
+    lost: tuple[type[BaseException], ...] = ()
+    if "psycopg" in sys.modules:
+        import psycopg
 
-    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
-                            psycopg.InterfaceError))
+        lost += (psycopg.OperationalError, psycopg.InterfaceError)
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy import exc as sa_exc
+
+        lost += (sa_exc.OperationalError, sa_exc.InterfaceError)
+    return isinstance(exc, lost)
 
 
 if __name__ == "__main__":

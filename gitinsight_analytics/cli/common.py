@@ -1,21 +1,23 @@
-"""What the command modules share: settings and engine from the environment, and the audit decorator."""
+"""What the command modules share: settings, engine or plain read connection from the environment, and the audit
+decorator. SQLAlchemy is imported only by the commands that make an engine (``read_connection`` needs psycopg only)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from .. import audit
-from ..db import connect, resolve_url
 from ..exceptions import GitInsightError
 from ..settings import Settings, load_settings
 
-__all__ = ["settings", "engine", "read_engine", "notebook_url", "audited", "audit_note"]
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.engine import Engine
+
+__all__ = ["settings", "engine", "read_engine", "read_connection", "notebook_url", "audited", "audit_note"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +29,8 @@ def settings() -> Settings:
 def engine(*, start: bool = True, analyses: bool = False) -> Engine:
     """The command's engine. ``analyses`` (``gitinsight query``): through the pooler when it runs, with the
     statement timeout; otherwise (loads, migrations, maintenance) directly to the server, without it."""
+    from ..db import connect
+
     if analyses:
         made = connect(load_settings(), start=start)
     else:
@@ -39,17 +43,34 @@ def engine(*, start: bool = True, analyses: bool = False) -> Engine:
 
 def notebook_url() -> str:
     """The URL handed to notebook kernels: ``DATABASE_URL``, else the pooler when it runs, else the server."""
+    from ..urls import resolve_url
+
     return resolve_url(load_settings(), start=False, pooled=None)
 
 
 def read_engine() -> Engine:
     """Where analyses (``gitinsight query``) read: GITINSIGHT_READ_URL (e.g. the replica) if set, else the primary
     (through the pooler when it runs), with the statement timeout."""
+    from ..db import connect
+
     made = connect(load_settings(), read=True)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(made.dispose)
     return made
+
+
+@contextlib.contextmanager
+def read_connection() -> Iterator[psycopg.Connection[Any]]:
+    """What :func:`read_engine` reads from (the same URL, statement timeout and Citus setting), as one plain psycopg
+    connection in one transaction, rolled back: for the quick commands that need neither SQLAlchemy nor pandas."""
+    from ..pgconn import read_transaction
+    from ..urls import resolve_read_url
+
+    cfg = load_settings()
+    with read_transaction(resolve_read_url(cfg, pooled=None), statement_timeout=cfg.statement_timeout,
+                          prepare_threshold=cfg.pool.prepare_threshold) as conn:
+        yield conn
 
 
 def audit_note(**values: Any) -> None:
@@ -59,6 +80,10 @@ def audit_note(**values: Any) -> None:
 
 def _write_audit(action: str, resource_type: str, params: dict[str, Any], outcome: str,
                  error: str | None) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .. import audit
+
     notes = dict(click.get_current_context().find_root().meta.get("gitinsight.audit", {}))
     details: dict[str, Any] = {"outcome": outcome, "command": click.get_current_context().command_path,
                                "options": params}

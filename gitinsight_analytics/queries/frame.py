@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from ..pgconn import READS_WITHOUT_WORKER_TRANSACTIONS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -21,10 +23,8 @@ Bind = Engine | Connection
 #: str, bool, and anything else kept as Python objects (dates, lists, dicts).
 
 
-#: Analyses only read: on Citus a SELECT inside a transaction block otherwise opens a transaction on each worker
-#: connection it uses (BEGIN with a distributed transaction id, then COMMIT: two more round trips per connection);
-#: a write still opens them. Transaction-local, so it works through PgBouncer; a placeholder without Citus.
-_READS_WITHOUT_WORKER_TRANSACTIONS = text("SELECT set_config('citus.select_opens_transaction_block', 'off', true)")
+#: Reads open no transactions on Citus workers (see :data:`..pgconn.READS_WITHOUT_WORKER_TRANSACTIONS`).
+_READS_WITHOUT_WORKER_TRANSACTIONS = text(READS_WITHOUT_WORKER_TRANSACTIONS)
 
 
 @contextlib.contextmanager

@@ -1,12 +1,18 @@
-"""Repository search (the spec's "Repository Search with Filters"), with safe text matching and sorting."""
+"""Repository search (the spec's "Repository Search with Filters"), with safe text matching and sorting.
+
+The statement is built once, with ``psycopg.sql``, and runs on a SQLAlchemy connection (the DataFrame of
+:func:`search_repositories`) or on a plain psycopg one (``gitinsight query search --format csv``, which imports
+neither SQLAlchemy nor pandas: see :func:`search_rows`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text as sql_text
-from sqlalchemy.engine import Connection
+import psycopg
+from psycopg import sql
 
+from ..statements import fetch
 from ..validation import (
     check_choice,
     check_int,
@@ -14,13 +20,14 @@ from ..validation import (
     check_offset,
     check_text,
     escape_like,
-    quote_ident,
     resolve_language,
 )
-from .frame import Bind, connection, to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..statements import AnyConnection
+    from .frame import Bind
 
 __all__ = ["search_repositories", "search_rows", "search_statement", "SORT_COLUMNS", "SEARCH_COLUMNS"]
 
@@ -43,8 +50,21 @@ SEARCH_COLUMNS = {
 }
 
 
+_SELECT = sql.SQL("""
+    SELECT r.full_name, r.name, u.username AS owner_username, r.description, r.language,
+           COALESCE(r.stars, 0) AS stars, COALESCE(r.forks, 0) AS forks,
+           COALESCE(r.watchers, 0) AS watchers, r.analysis_status, r.last_analyzed, r.url,
+           r.created_at, r.updated_at
+    FROM repositories r
+    JOIN users u ON u.id = r.owner_id
+    WHERE {where}
+    ORDER BY {order}, r.id
+    LIMIT %(limit)s OFFSET %(offset)s
+""")
+
+
 def search_statement(
-    conn: Connection,
+    conn: AnyConnection,
     *,
     text: str | None = None,
     language: str | None = None,
@@ -52,8 +72,10 @@ def search_statement(
     sort: str = "stars",
     limit: int = 20,
     offset: int = 0,
-) -> tuple[str, dict[str, Any]]:
-    """The validated SQL and bound parameters of :func:`search_repositories` (also used by the benchmark)."""
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The validated statement of :func:`search_repositories` (``psycopg.sql``: the sort column an identifier,
+    values ``%(name)s`` placeholders) and its bound parameters. ``conn`` (psycopg or SQLAlchemy) resolves the
+    language; run the statement with :func:`..statements.fetch` (also used by the benchmark)."""
     text_ = check_text(text, "text")
     if min_stars is not None:
         min_stars = check_int(min_stars, "min_stars", 0, 2_147_483_647)
@@ -62,36 +84,26 @@ def search_statement(
     offset = check_offset(offset)
     language = resolve_language(conn, language)
     column, direction = SORT_COLUMNS[sort]
-    order = f"r.{quote_ident(conn, column)} {direction} NULLS LAST"
+    order: list[sql.Composable] = [sql.SQL("r.{} {} NULLS LAST").format(sql.Identifier(column), sql.SQL(direction))]
     if column != "updated_at":
-        order += ", r.updated_at DESC NULLS LAST"
-    where = ["TRUE"]
+        order.append(sql.SQL("r.updated_at DESC NULLS LAST"))
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if text_ is not None:
-        where.append(r"(r.name ILIKE :pattern ESCAPE '\' OR r.description ILIKE :pattern ESCAPE '\')")
+        where.append(sql.SQL(r"(r.name ILIKE %(pattern)s ESCAPE '\' "
+                             r"OR r.description ILIKE %(pattern)s ESCAPE '\')"))
         params["pattern"] = f"%{escape_like(text_)}%"
     if language is not None:
-        where.append("r.language = :language")
+        where.append(sql.SQL("r.language = %(language)s"))
         params["language"] = language
     if min_stars is not None:
-        where.append("r.stars >= :min_stars")
+        where.append(sql.SQL("r.stars >= %(min_stars)s"))
         params["min_stars"] = min_stars
-    sql = f"""
-        SELECT r.full_name, r.name, u.username AS owner_username, r.description, r.language,
-               COALESCE(r.stars, 0) AS stars, COALESCE(r.forks, 0) AS forks,
-               COALESCE(r.watchers, 0) AS watchers, r.analysis_status, r.last_analyzed, r.url,
-               r.created_at, r.updated_at
-        FROM repositories r
-        JOIN users u ON u.id = r.owner_id
-        WHERE {' AND '.join(where)}
-        ORDER BY {order}, r.id
-        LIMIT :limit OFFSET :offset
-    """  # noqa: S608 - only whitelisted, quoted identifiers are formatted in; values are bound
-    return sql, params
+    return _SELECT.format(where=sql.SQL(" AND ").join(where), order=sql.SQL(", ").join(order)), params
 
 
 def search_rows(
-    bind: Bind,
+    bind: Bind | psycopg.Connection[Any],
     *,
     text: str | None = None,
     language: str | None = None,
@@ -100,13 +112,17 @@ def search_rows(
     limit: int = 20,
     offset: int = 0,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """:func:`search_repositories` as column names and plain rows, without pandas (``gitinsight query search
-    --format csv`` prints them straight away; the same parameters and validation)."""
+    """:func:`search_repositories` as column names and plain rows, without pandas (the same parameters and
+    validation). ``bind``: an engine or connection, or a psycopg connection (``gitinsight query search --format
+    csv``: in a transaction of :func:`..pgconn.read_transaction`, used as it is; SQLAlchemy is not imported)."""
+    options: dict[str, Any] = {"text": text, "language": language, "min_stars": min_stars, "sort": sort,
+                               "limit": limit, "offset": offset}
+    if isinstance(bind, psycopg.Connection):
+        return fetch(bind, *search_statement(bind, **options))
+    from .frame import connection
+
     with connection(bind) as conn:
-        sql, params = search_statement(conn, text=text, language=language, min_stars=min_stars, sort=sort,
-                                       limit=limit, offset=offset)
-        result = conn.execute(sql_text(sql), params)
-        return list(result.keys()), [tuple(row) for row in result.fetchall()]
+        return fetch(conn, *search_statement(conn, **options))
 
 
 def search_repositories(
@@ -123,6 +139,8 @@ def search_repositories(
     are not wildcards), optionally of one ``language`` and with at least ``min_stars``; sorted by ``sort``
     (one of :data:`SORT_COLUMNS`), ``limit``/``offset`` paginated. Ties are broken by ``updated_at`` then id.
     """
+    from .frame import to_frame
+
     columns, rows = search_rows(bind, text=text, language=language, min_stars=min_stars, sort=sort, limit=limit,
                                 offset=offset)
     frame = to_frame(rows, columns, SEARCH_COLUMNS)
