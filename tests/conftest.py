@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded server per session, a database migrated once and cloned per test.
+"""Shared fixtures: one embedded server per session (per xdist worker), a database migrated once and cloned per test.
 
 ``migrated_template`` is migrated to head once; ``engine`` gives each test its own clone of it (CREATE DATABASE
 ... TEMPLATE), so tests are independent and fast. ``seeded_template``/``seeded_engine`` do the same with the
