@@ -30,12 +30,14 @@ lock:
 demo: $(STAMP)
 	GITINSIGHT_GITHUB_RANKING_DIR='$(RANKING)' $(BIN)/gitinsight demo
 
-## Everything CI checks: lint, the test suite (real PostgreSQL), notebooks.
+## Everything CI checks: lint, the test suite (real PostgreSQL), notebooks. The suite runs on TEST_WORKERS
+## pytest-xdist workers, whole modules per worker (tests/conftest.py); `make test TEST_WORKERS=0` runs it serially.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/ruff check gitinsight_analytics migrations tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gitinsight_analytics migrations tests benchmarks

@@ -4,6 +4,7 @@ GitHub ranking data (2026-07-19 .. 2026-08-22), imported once per session and cl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,7 +54,15 @@ def real_engine(pg: Settings, real_template: str) -> Iterator[Engine]:
 
 def read_csv_days() -> pd.DataFrame:
     """Independent reading of the daily CSV files: one row per (day, lower-cased owner/name) with the maximum of
-    stars, forks and issues over the lists it is in, the language of that row, and the list names."""
+    stars, forks and issues over the lists it is in, the language of that row, and the list names.
+
+    Read once per session (5 s of pandas; the files do not change during a run); each caller gets a copy of its
+    own, so a test that changes its frame cannot change another test's expected values."""
+    return _csv_days().copy(deep=True)
+
+
+@functools.cache
+def _csv_days() -> pd.DataFrame:
     frames = []
     for day, path in zip(DAYS, daily_files(), strict=True):
         frame = pd.read_csv(path, keep_default_na=False, dtype={"language": "string", "description": "string"})

@@ -150,7 +150,8 @@ KILLS = [
 ]
 
 
-@pytest.mark.parametrize("case", KILLS, ids=[k.id for k in KILLS])
+@pytest.mark.parametrize("case", [pytest.param(k, id=k.id, marks=[pytest.mark.slow] if k.id == "report-run" else [])
+                                  for k in KILLS])
 def test_sigkill_changes_nothing_and_the_next_run_succeeds(case: Kill, seeded_engine: Engine, tmp_path: Path) -> None:
     argv, env = case.setup(seeded_engine, tmp_path)
     before = fingerprint(seeded_engine)
@@ -169,6 +170,7 @@ def test_sigkill_changes_nothing_and_the_next_run_succeeds(case: Kill, seeded_en
     case.after_rerun(seeded_engine, tmp_path)
 
 
+@pytest.mark.slow  # report processes with their kernels
 def test_a_report_killed_while_its_kernel_works(seeded_engine: Engine, tmp_path: Path) -> None:
     """Killed mid-notebook (no checkpoint: the notebook itself says when): the run is recorded as failed."""
     env = _report_env(seeded_engine, tmp_path, _kernel_busy(tmp_path))
@@ -190,6 +192,7 @@ def test_a_report_killed_while_its_kernel_works(seeded_engine: Engine, tmp_path:
 # ------------------------------------------------------------------ concurrency
 
 
+@pytest.mark.slow  # report processes with their kernels
 def test_two_report_due_at_once_and_other_commands_meanwhile(seeded_engine: Engine, tmp_path: Path) -> None:
     """One `report due` runs, the other says the lock is held; `report all` and `prune` while it holds the lock
     leave a consistent index: every run on disk listed once, none `running`."""
@@ -328,6 +331,7 @@ def test_a_full_disk_while_writing_a_backup_leaves_nothing(seeded_engine: Engine
     assert list(sets.iterdir()) == []  # no set, no staging folder
 
 
+@pytest.mark.slow  # report processes with their kernels
 def test_a_full_disk_while_writing_a_report_leaves_nothing_partial(seeded_engine: Engine, tmp_path: Path) -> None:
     env = _report_env(seeded_engine, tmp_path, "print('x' * 3_000_000)")
     code, out, err = finish(gitinsight(["report", "run", "operations"], env, preexec_fn=_file_limit(1 << 20)))

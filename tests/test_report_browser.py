@@ -64,9 +64,18 @@ class Browser:
         self._buffer = b""
         self._id = 0
         self.events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.target = ""
+        self.new_tab()
+
+    def new_tab(self) -> None:
+        """Close the current tab (if any) and work in a fresh one: its own session, no events, no cache."""
+        if self.target:
+            self.call("Target.closeTarget", targetId=self.target)
+        self.target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=self.target, flatten=True)["sessionId"]
+        self.events = []
         self.call("Network.enable", session=True)
+        self.call("Network.setCacheDisabled", session=True, cacheDisabled=True)
         self.call("Page.enable", session=True)
 
     def _pump(self, timeout: float) -> list[dict[str, Any]]:
@@ -108,7 +117,8 @@ class Browser:
         """Navigate to ``page``, wait for its load event, then until the JS expression ``until`` is true."""
         self.call("Page.navigate", session=True, url=page.resolve().as_uri())
         deadline = time.monotonic() + timeout
-        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+        while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == self.session
+                      for e in self.events):
             assert time.monotonic() < deadline, "the page did not load"
             self.events += self._pump(1)
         while not self.evaluate(until):
@@ -132,13 +142,21 @@ class Browser:
         os.close(self._out)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Any:
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One Chromium for the module (starting it takes seconds); each test gets a fresh tab of it."""
     if CHROMIUM is None:
         unavailable("Debian's chromium is not installed (scripts/test-deps.sh installs it)")
-    chrome = Browser(tmp_path / "profile")
+    chrome = Browser(tmp_path_factory.mktemp("chromium") / "profile")
     yield chrome
     chrome.close()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Browser:
+    """A fresh tab: its own DevTools session and event list, the cache disabled, so no test sees another's."""
+    chromium.new_tab()
+    return chromium
 
 
 def test_the_probe_sees_network_requests(browser: Browser, tmp_path: Path) -> None:

@@ -141,6 +141,7 @@ def test_hostile_free_text_is_data(seeded_engine: Engine, tmp_path: Path) -> Non
 # ---------------------------------------------------------------- the shared `gitinsight demo` run
 
 
+@pytest.mark.slow  # the shared `gitinsight demo` run renders every report
 def test_demo_runs_the_main_job_end_to_end(rendered_reports: Rendered) -> None:  # noqa: F811
     """`make demo`'s path on an empty database: every step ran, every report file written, the index printed."""
     assert rendered_reports.error is None, rendered_reports.error
@@ -160,6 +161,7 @@ def test_demo_runs_the_main_job_end_to_end(rendered_reports: Rendered) -> None: 
             f"{name} has a chart without data: {[figure_title(f) for f in drawn]}"
 
 
+@pytest.mark.slow  # the shared `gitinsight demo` run renders every report
 def test_star_growth_is_charted_from_the_snapshots(rendered_reports: Rendered) -> None:  # noqa: F811
     """The trending report's star-growth chart holds one bar per ranked repository of the imported slice."""
     growth = expected_star_growth()
@@ -171,6 +173,7 @@ def test_star_growth_is_charted_from_the_snapshots(rendered_reports: Rendered) -
     assert growth["top"] in names and not names & set(growth["inactive"])
 
 
+@pytest.mark.slow  # the shared `gitinsight demo` run renders every report
 def test_report_all_renders_every_report(rendered_reports: Rendered) -> None:  # noqa: F811
     assert rendered_reports.error is None, rendered_reports.error
     runs = report_index.load_runs(rendered_reports.reports_dir)
