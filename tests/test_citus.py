@@ -18,6 +18,7 @@ from gitinsight_analytics import citus, cluster, migrate, queries
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
+from gitinsight_analytics.seed.copy_stream import CopySource
 
 from .conftest import REAL_DATA as REAL
 from .conftest import SMALL_POOL, counter
@@ -205,6 +206,66 @@ def test_row_level_security_matches_the_single_node(citus_seeded: Engine, seeded
             counts.append([conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
                            for t in ("repositories", "insights", "users", "user_repository_follows", "api_keys")])
     assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+def _layout(engine: Engine) -> dict[str, object]:
+    """The coordinator's indexes and constraints, and per shard placement its count of indexes and constraints."""
+    with engine.connect() as conn:
+        coordinator = conn.execute(sa.text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace UNION ALL "
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")).all()
+        shards = {}
+        for table in ("repositories", "insights", "analysis_jobs", "user_repository_follows", "users"):
+            shards[table] = sorted(conn.execute(sa.text(
+                "SELECT shardid, result FROM run_command_on_placements(CAST(:t AS regclass), "
+                "'SELECT (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) || ''/'' || "
+                "(SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid) "
+                "FROM (SELECT ''%s''::regclass AS oid) c')"),
+                {"t": table}).all())
+    return {"coordinator": sorted(tuple(r) for r in coordinator), "shards": shards}
+
+
+def _failing_insights(source: CopySource) -> CopySource:
+    def blocks():
+        yield from source.blocks()  # every insight sent to the shards, then the generator fails
+        raise RuntimeError("generator failed mid-load")
+
+    return CopySource(source.table, source.columns, blocks, source.expected_rows)
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["loaded", "failed mid-load"])
+def test_a_deferred_load_rebuilds_every_index_and_key_on_every_shard(citus_cluster, fails: bool) -> None:
+    """Large loads drop the indexes and keys and rebuild them after the COPY, on Citus too: the same layout on the
+    coordinator and on every shard placement afterwards (or, when the load fails, after the rollback)."""
+    from gitinsight_analytics.seed.loader import bulk_load
+    from gitinsight_analytics.seed.synthetic import SCALES, prepare_load, synthetic_sources
+
+    name = f"gi_citus_{os.getpid()}_{next(counter)}"
+    engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
+    try:
+        migrate.upgrade(engine)
+        before = _layout(engine)
+        sources = [_failing_insights(s) if fails and s.table == "insights" else s
+                   for s in synthetic_sources("tiny", 42)]
+        if fails:
+            with pytest.raises(RuntimeError, match="mid-load"):
+                bulk_load(engine, sources, progress=False, defer_indexes=True, prepare=prepare_load)
+        else:
+            result = bulk_load(engine, sources, progress=False, defer_indexes=True, prepare=prepare_load)
+            assert any(step.startswith("index ") for step in result.step_seconds)  # it did defer
+        after = _layout(engine)
+        partitions = {r[0] for r in after["coordinator"]} - {r[0] for r in before["coordinator"]}
+        assert [r for r in after["coordinator"] if r[0] not in partitions] == before["coordinator"]
+        assert after["shards"] == before["shards"]
+        assert migrate.drift(engine) == []
+        assert migrate.upgrade(engine) == ["the schema is already laid out for Citus: nothing to do"]
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM insights")).scalar_one() == (
+                0 if fails else SCALES["tiny"].insights)
+    finally:
+        engine.dispose()
+        cluster.drop_database(citus_cluster, name)
 
 
 def test_downgrade_and_upgrade_again(citus_cluster) -> None:

@@ -268,13 +268,13 @@ def bulk_load(
         with engine.connect() as conn, conn.begin():
             raw = conn.connection.driver_connection
             # On Citus: DDL (TRUNCATE of reference tables) after multi-shard reads in one transaction needs one
-            # connection per worker; COPY then streams each worker's rows over it. Shard indexes are built in
-            # parallel on the workers as rows arrive, and COPY FREEZE does not reach the shards: neither
-            # deferring indexes nor FREEZE is used there.
+            # connection per worker; COPY then streams each worker's rows over it, and the deferred indexes and
+            # keys are rebuilt on every shard (the workers side by side) after it, as on one node: maintaining
+            # ten insights indexes row by row cost the workers more than building them (medium: 133 s -> 87 s).
+            # COPY FREEZE does not reach the shards: it is not used there.
             distributed = citus.is_citus(conn)
             if distributed:
                 conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-                defer_indexes = False
             covered = dependent_tables(conn, targets)
             for table in covered:
                 _execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
