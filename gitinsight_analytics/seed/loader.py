@@ -65,7 +65,8 @@ class LoadResult:
     seconds: float
     table_seconds: Mapping[str, float] = field(default_factory=dict)
     phase_seconds: Mapping[str, float] = field(default_factory=dict)
-    #: Seconds of each recreated index/constraint and of each ANALYZE ("analyze <table>"), in execution order.
+    #: Seconds of each recreated index/constraint and of each ANALYZE ("analyze <table>"; on Citus "vacuum analyze
+    #: <table>"), in execution order.
     step_seconds: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -323,7 +324,7 @@ def bulk_load(
         mark = time.perf_counter()
         if bar is not None:
             bar.set_description(f"{description}: analyze")
-        steps.update(_analyze(engine, covered))
+        steps.update(_analyze(engine, covered, vacuum=distributed))
         phases["analyze"] = time.perf_counter() - mark
         if after_commit is not None:
             mark = time.perf_counter()
@@ -341,10 +342,10 @@ def bulk_load(
     return LoadResult(rows, time.perf_counter() - started, table_seconds, phases, steps)
 
 
-def _analyze_one(engine: Engine, table: str, only: bool) -> float:
+def _analyze_one(engine: Engine, table: str, only: bool, vacuum: bool) -> float:
     started = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        keyword = sql.SQL("ANALYZE ONLY {}" if only else "ANALYZE {}")
+        keyword = sql.SQL("ANALYZE ONLY {}" if only else "VACUUM (ANALYZE) {}" if vacuum else "ANALYZE {}")
         _execute(conn, keyword.format(sql.Identifier(table)))
     return time.perf_counter() - started
 
@@ -372,12 +373,16 @@ def _analyze_plan(engine: Engine, tables: Sequence[str]) -> list[tuple[str, bool
     return [(name, is_root and not leaf) for name, leaf, _, is_root in sorted(rows, key=lambda r: -r[2])]
 
 
-def _analyze(engine: Engine, tables: Sequence[str]) -> dict[str, float]:
-    """ANALYZE the loaded tables after the commit, in ANALYZE_WORKERS sessions side by side (seconds by step)."""
+def _analyze(engine: Engine, tables: Sequence[str], *, vacuum: bool = False) -> dict[str, float]:
+    """ANALYZE the loaded tables after the commit, in ANALYZE_WORKERS sessions side by side (seconds by step).
+
+    ``vacuum`` (Citus, where COPY FREEZE does not reach the shards): VACUUM (ANALYZE), so the shards' visibility
+    maps and hint bits are set now, by the load, rather than by autovacuum under the first queries."""
     plan = _analyze_plan(engine, tables)
+    label = "vacuum analyze" if vacuum else "analyze"
     with ThreadPoolExecutor(max_workers=ANALYZE_WORKERS) as pool:
-        futures = {name: pool.submit(_analyze_one, engine, name, only) for name, only in plan}
-    return {f"analyze {name}": future.result() for name, future in futures.items()}
+        futures = {name: pool.submit(_analyze_one, engine, name, only, vacuum) for name, only in plan}
+    return {f"{label} {name}": future.result() for name, future in futures.items()}
 
 
 def _check_mem(value: str) -> str:
