@@ -20,9 +20,6 @@ from .urls import libpq_url, redact, resolve_read_url, resolve_url, sqlalchemy_u
 __all__ = ["resolve_url", "sqlalchemy_url", "libpq_url", "make_engine", "check_server", "connect", "redact",
            "resolve_read_url", "driver_connection", "one_row"]
 
-MIN_SERVER_VERSION_NUM = pgconn.MIN_SERVER_VERSION_NUM
-
-
 def make_engine(url: str | sa.URL, *, pool: PoolSettings | None = None, echo: bool = False,
                 statement_timeout: float = 0) -> Engine:
     """An engine whose pool (:class:`~.pool.FairPool`) keeps ``pool.size`` connections, opens at most

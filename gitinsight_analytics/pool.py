@@ -153,6 +153,6 @@ def statement_timeout(conn: Connection, *, seconds: float) -> Iterator[Connectio
 
         raise ValidationError("seconds", f"{seconds} is negative", "0 (no limit) or more")
     with conn.begin():
-        conn.execute(sa.text("SELECT set_config('statement_timeout', :v, true)"),
-                     {"v": f"{int(round(seconds * 1000))}ms"})
+        dbapi_connection: Any = conn.connection.dbapi_connection  # psycopg's; the engine's own timeout ran in "begin"
+        set_statement_timeout(dbapi_connection, seconds)
         yield conn

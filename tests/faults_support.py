@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 
 from gitinsight_analytics.backup.facts import table_sums
 from gitinsight_analytics.db import libpq_url
+from gitinsight_analytics.seed.copy_stream import CopySource
 from gitinsight_analytics.settings import TEST_PAUSE_VARIABLE
 
 __all__ = ["gitinsight", "start_paused", "wait_for", "release", "kill_group", "finish", "fingerprint",
-           "cli_environment", "one_line_error", "libpq"]
+           "schema_snapshot", "failing_source", "cli_environment", "one_line_error", "libpq"]
 
 CLI = [sys.executable, "-m", "gitinsight_analytics.cli"]
 
@@ -106,17 +107,38 @@ def one_line_error(err: str) -> str:
 
 
 _SCHEMA = """
-SELECT 'constraint', conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE connamespace = 'public'::regnamespace AND conparentid = 0
+SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) || CASE WHEN convalidated THEN ''
+       ELSE ' NOT VALID' END FROM pg_constraint WHERE connamespace = 'public'::regnamespace
 UNION ALL
-SELECT 'index', tablename::text, indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public'
+SELECT tablename::text, indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public'
 UNION ALL
-SELECT 'relation', relkind::text, relname::text, '' FROM pg_class WHERE relnamespace = 'public'::regnamespace
+SELECT relname::text, 'relation ' || relkind::text, '' FROM pg_class WHERE relnamespace = 'public'::regnamespace
 ORDER BY 1, 2, 3
 """
+
+
+def schema_snapshot(engine: Engine) -> list[tuple[str, str, str]]:
+    """Every constraint (validated or not), index and relation of the schema, partitions included, as
+    ``(table or relation, name, definition)`` in a fixed order: equal snapshots mean the same schema."""
+    with psycopg.connect(libpq(engine)) as conn:
+        return [tuple(row) for row in conn.execute(_SCHEMA).fetchall()]
+
+
+def failing_source(source: CopySource, how: str) -> CopySource:
+    """``source`` whose load fails after all its rows: in Python (``how="python"``: the generator raises
+    RuntimeError "generator broke mid-load") or in PostgreSQL (``"postgres"``: a row that violates NOT NULL)."""
+    def blocks():
+        yield from source.blocks()
+        if how == "python":
+            raise RuntimeError("generator broke mid-load")
+        bad = b"\t".join([b"00000000000000000000000000000001", b"\\N", b"x"] + [b"\\N"] * 9) + b"\n"
+        yield bad, 1  # repository_id NULL violates NOT NULL
+
+    return CopySource(source.table, source.columns, blocks, source.expected_rows)
 
 
 def fingerprint(engine: Engine) -> dict[str, Any]:
     """Every table's row count and checksum, and the schema's constraints, indexes and relations."""
     with psycopg.connect(libpq(engine)) as conn:
-        return {"tables": table_sums(conn), "schema": conn.execute(_SCHEMA).fetchall()}
+        tables = table_sums(conn)
+    return {"tables": tables, "schema": schema_snapshot(engine)}

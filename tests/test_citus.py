@@ -18,10 +18,10 @@ from gitinsight_analytics import citus, cluster, migrate, queries
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.db import make_engine, sqlalchemy_url
 from gitinsight_analytics.security import as_user
-from gitinsight_analytics.seed.copy_stream import CopySource
 
 from .conftest import REAL_DATA as REAL
 from .conftest import SMALL_POOL, counter
+from .faults_support import failing_source, schema_snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -210,30 +210,15 @@ def test_row_level_security_matches_the_single_node(citus_seeded: Engine, seeded
     assert counts[0] == counts[1] and counts[0][0] > 0
 
 
-def _layout(engine: Engine) -> dict[str, object]:
-    """The coordinator's indexes and constraints, and per shard placement its count of indexes and constraints."""
+def _shard_layout(engine: Engine) -> dict[str, list[tuple[int, str]]]:
+    """Per shard placement of the main tables: its count of indexes and of constraints."""
     with engine.connect() as conn:
-        coordinator = conn.execute(sa.text(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE connamespace = 'public'::regnamespace UNION ALL "
-            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")).all()
-        shards = {}
-        for table in ("repositories", "insights", "analysis_jobs", "user_repository_follows", "users"):
-            shards[table] = sorted(conn.execute(sa.text(
-                "SELECT shardid, result FROM run_command_on_placements(CAST(:t AS regclass), "
-                "'SELECT (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) || ''/'' || "
-                "(SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid) "
-                "FROM (SELECT ''%s''::regclass AS oid) c')"),
-                {"t": table}).all())
-    return {"coordinator": sorted(tuple(r) for r in coordinator), "shards": shards}
-
-
-def _failing_insights(source: CopySource) -> CopySource:
-    def blocks():
-        yield from source.blocks()  # every insight sent to the shards, then the generator fails
-        raise RuntimeError("generator failed mid-load")
-
-    return CopySource(source.table, source.columns, blocks, source.expected_rows)
+        return {table: sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT shardid, result FROM run_command_on_placements(CAST(:t AS regclass), "
+            "'SELECT (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) || ''/'' || "
+            "(SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid) "
+            "FROM (SELECT ''%s''::regclass AS oid) c')"), {"t": table}))
+            for table in ("repositories", "insights", "analysis_jobs", "user_repository_follows", "users")}
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["loaded", "failed mid-load"])
@@ -247,8 +232,8 @@ def test_a_deferred_load_rebuilds_every_index_and_key_on_every_shard(citus_clust
     engine = make_engine(sqlalchemy_url(cluster.create_database(citus_cluster, name)), pool=SMALL_POOL)
     try:
         migrate.upgrade(engine)
-        before = _layout(engine)
-        sources = [_failing_insights(s) if fails and s.table == "insights" else s
+        before, shards_before = schema_snapshot(engine), _shard_layout(engine)
+        sources = [failing_source(s, "python") if fails and s.table == "insights" else s
                    for s in synthetic_sources("tiny", 42)]
         if fails:
             with pytest.raises(RuntimeError, match="mid-load"):
@@ -256,10 +241,10 @@ def test_a_deferred_load_rebuilds_every_index_and_key_on_every_shard(citus_clust
         else:
             result = bulk_load(engine, sources, progress=False, defer_indexes=True, prepare=prepare_load)
             assert any(step.startswith("index ") for step in result.step_seconds)  # it did defer
-        after = _layout(engine)
-        partitions = {r[0] for r in after["coordinator"]} - {r[0] for r in before["coordinator"]}
-        assert [r for r in after["coordinator"] if r[0] not in partitions] == before["coordinator"]
-        assert after["shards"] == before["shards"]
+        after = schema_snapshot(engine)
+        partitions = {r[0] for r in after} - {r[0] for r in before}
+        assert [r for r in after if r[0] not in partitions] == before
+        assert _shard_layout(engine) == shards_before
         assert migrate.drift(engine) == []
         assert migrate.upgrade(engine) == ["the schema is already laid out for Citus: nothing to do"]
         with engine.connect() as conn:

@@ -11,9 +11,10 @@ from sqlalchemy.engine import Engine
 from gitinsight_analytics import migrate
 from gitinsight_analytics.cli import main
 from gitinsight_analytics.exceptions import DataExistsError, DataLoadError, ValidationError
-from gitinsight_analytics.seed.copy_stream import CopySource
 from gitinsight_analytics.seed.loader import bulk_load
 from gitinsight_analytics.seed.synthetic import AS_OF_DATE, SCALES, load_synthetic, synthetic_sources
+
+from .faults_support import failing_source, schema_snapshot
 
 TABLES = ("users", "repositories", "insights", "analysis_jobs", "user_repository_follows", "api_keys", "audit_logs")
 AS_OF = dt.datetime.combine(AS_OF_DATE, dt.time(18), dt.UTC)
@@ -27,19 +28,6 @@ def scalar(engine: Engine, sql: str, **params: object) -> object:
 def fingerprints(engine: Engine) -> dict[str, str]:
     """md5 of each table's rows in a fixed order: equal fingerprints mean identical rows, ids included."""
     return {t: scalar(engine, f"SELECT md5(string_agg(x::text, E'\\n' ORDER BY x::text)) FROM {t} x") for t in TABLES}
-
-
-def schema_snapshot(engine: Engine) -> list[tuple]:
-    """Every index and constraint of the schema (partitions included), as PostgreSQL prints them."""
-    with engine.connect() as conn:
-        indexes = conn.execute(text("SELECT tablename, indexname, indexdef FROM pg_indexes "
-                                    "WHERE schemaname = 'public' ORDER BY 1, 2")).all()
-        constraints = conn.execute(text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
-                                        "convalidated FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
-                                        "ORDER BY 1, 2")).all()
-        tables = conn.execute(text("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
-                                   "AND relkind IN ('r', 'p') ORDER BY 1")).all()
-    return [tuple(r) for r in indexes + constraints + tables]
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -227,22 +215,11 @@ def test_loading_into_data_needs_replace_and_never_duplicates(seeded_engine: Eng
     assert result.rows == counts(seeded_engine) and result.rows_per_second > 0
 
 
-def _failing(source: CopySource, how: str) -> CopySource:
-    def blocks():
-        yield from source.blocks()
-        if how == "python":
-            raise RuntimeError("generator broke mid-load")
-        bad = b"\t".join([b"00000000000000000000000000000001", b"\\N", b"x"] + [b"\\N"] * 9) + b"\n"
-        yield bad, 1  # repository_id NULL violates NOT NULL
-
-    return CopySource(source.table, source.columns, blocks, source.expected_rows)
-
-
 @pytest.mark.parametrize("defer", [True, False])
 @pytest.mark.parametrize("how", ["python", "postgres"])
 def test_a_failure_mid_load_leaves_the_database_as_it_was(engine: Engine, defer: bool, how: str) -> None:
     before = schema_snapshot(engine)
-    sources = [_failing(s, how) if s.table == "insights" else s for s in synthetic_sources("tiny", 42)]
+    sources = [failing_source(s, how) if s.table == "insights" else s for s in synthetic_sources("tiny", 42)]
     with pytest.raises(RuntimeError if how == "python" else DataLoadError):
         bulk_load(engine, sources, progress=False, defer_indexes=defer)
     assert counts(engine) == dict.fromkeys(TABLES, 0)
