@@ -24,6 +24,7 @@ __all__ = [
     "ReplicaLagging",
     "PoolExhausted",
     "StatementTimeout",
+    "QueryFailed",
     "BackupError",
     "RestoreError",
     "PartitionError",
@@ -134,6 +135,15 @@ class PoolExhausted(GitInsightError):
 
 class StatementTimeout(GitInsightError):
     """A statement ran longer than the statement timeout and the server cancelled it (nothing was changed)."""
+
+
+class QueryFailed(GitInsightError):
+    """A statement of the quick read path (:mod:`.libpq`) failed on the server (``sqlstate``: its error code) or
+    returned a value that cannot be read."""
+
+    def __init__(self, message: str, *, sqlstate: str = "") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
 
 
 class BackupError(GitInsightError):

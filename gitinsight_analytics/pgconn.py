@@ -4,23 +4,25 @@ The engines (:mod:`.db`, :mod:`.pool`) and the quick read path of the CLI (``git
 csv``, which starts in a fraction of the time an engine takes) share what is defined here: how a connection is
 opened and checked, the one-line "cannot connect" error, the statement timeout (``set_config(..., true)``, local
 to the transaction, so it also works through PgBouncer) and its :class:`StatementTimeout` error, and the Citus
-setting that keeps reads from opening transactions on the workers.
+setting that keeps reads from opening transactions on the workers. psycopg is imported by the functions that use
+it, so the libpq client of the quickest commands (:mod:`.libpq`) shares these definitions without loading it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import DatabaseUnreachable, ServerTooOld, StatementTimeout
 from .urls import libpq_url, redact, sqlalchemy_url
 
+if TYPE_CHECKING:
+    import psycopg
+
 __all__ = ["connect", "read_transaction", "set_statement_timeout", "statement_timeout_error", "is_statement_timeout",
            "MIN_SERVER_VERSION_NUM", "STATEMENT_TIMEOUT_SETTING", "READS_WITHOUT_WORKER_TRANSACTIONS",
-           "CONNECT_OPTIONS"]
+           "CONNECT_OPTIONS", "CITUS_READS_SETTING"]
 
 MIN_SERVER_VERSION_NUM = 150000
 #: Named in the error when a statement is cancelled by the analyses' timeout.
@@ -31,7 +33,8 @@ CONNECT_OPTIONS: dict[str, Any] = {"connect_timeout": 10, "application_name": "g
 #: Analyses only read: on Citus a SELECT inside a transaction block otherwise opens a transaction on each worker
 #: connection it uses (BEGIN with a distributed transaction id, then COMMIT: two more round trips per connection);
 #: a write still opens them. Transaction-local, so it works through PgBouncer; a placeholder without Citus.
-READS_WITHOUT_WORKER_TRANSACTIONS = "SELECT set_config('citus.select_opens_transaction_block', 'off', true)"
+CITUS_READS_SETTING = "citus.select_opens_transaction_block"
+READS_WITHOUT_WORKER_TRANSACTIONS = f"SELECT set_config('{CITUS_READS_SETTING}', 'off', true)"
 
 
 def connect(url: str, *, prepare_threshold: int | None = None) -> psycopg.Connection[Any]:
@@ -40,6 +43,8 @@ def connect(url: str, *, prepare_threshold: int | None = None) -> psycopg.Connec
     Raises :class:`DatabaseUnreachable` (``cannot connect to <url without password>: <reason>``) or
     :class:`ServerTooOld`. The connection is not in autocommit mode: its first statement opens a transaction.
     """
+    import psycopg
+
     target = sqlalchemy_url(url)
     try:
         conn = psycopg.connect(libpq_url(target), **CONNECT_OPTIONS, prepare_threshold=prepare_threshold)
@@ -61,6 +66,8 @@ def set_statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> None
 
 def is_statement_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` (psycopg's) is a statement cancelled by ``statement_timeout``."""
+    import psycopg
+
     return isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc)
 
 
@@ -79,6 +86,8 @@ def read_transaction(url: str, *, statement_timeout: float = 0,
     """One connection (:func:`connect`) in one transaction for an analysis that only reads, as an engine's
     analyses run: each statement limited to ``statement_timeout`` seconds (0: none; a cancelled one raises
     :class:`StatementTimeout`), no transactions opened on Citus workers. Rolled back and closed afterwards."""
+    import psycopg
+
     conn = connect(url, prepare_threshold=prepare_threshold)
     try:
         if statement_timeout > 0:

@@ -11,9 +11,7 @@ import contextlib
 import fcntl
 import os
 import pwd
-import random
 import re
-import socket
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -149,6 +147,8 @@ def system_identifier(binaries: Path, pgdata: Path) -> str:
 
 def port_taken(port: int) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -156,6 +156,8 @@ def port_taken(port: int) -> bool:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now (the kernel's choice)."""
+    import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -165,6 +167,8 @@ def free_port() -> int:
 def free_port_block(size: int) -> int:
     """The first of ``size`` consecutive free ports below the ephemeral range (client sockets would race for
     those), e.g. for a Citus coordinator and its workers."""
+    import random
+
     for _ in range(100):
         base = random.randrange(20000, 32000 - size)
         if not any(port_taken(base + i) for i in range(size)):

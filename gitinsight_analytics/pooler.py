@@ -17,7 +17,6 @@ by its name, trust authentication as for the server.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ def _folder(settings: Settings) -> Path:
 
 def executable() -> Path | None:
     """The ``pgbouncer`` program (PATH, else Debian's /usr/sbin), or None."""
+    import shutil
+
     found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     return Path(found) if found else None
 

@@ -1,5 +1,6 @@
 """The files that ship with the package: Alembic's ``alembic.ini`` and ``migrations/``, the notebooks and the
-default ``schedule.yml``, found through :mod:`importlib.resources`.
+default ``schedule.yml``, found next to this module (what :mod:`importlib.resources` returns for a package installed as
+files, as wheels are, without its import time: every command reads the notebook and schedule paths).
 
 An installed wheel carries them in ``gitinsight_analytics/_resources/`` (the build copies them there from the
 repository's top level, see ``setup.py``); a source checkout (editable install) has no such copy and reads the
@@ -8,7 +9,6 @@ top-level originals, which stay the only version in git.
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 from .exceptions import ConfigurationError
@@ -29,7 +29,7 @@ def resource_path(name: str) -> Path:
     """The filesystem path of the shipped resource ``name`` (one of :data:`RESOURCE_NAMES`)."""
     if name not in RESOURCE_NAMES:
         raise ValueError(f"unknown resource {name!r} (allowed: {', '.join(RESOURCE_NAMES)})")
-    packaged = Path(str(files(__package__) / "_resources" / name))
+    packaged = Path(__file__).resolve().parent / "_resources" / name
     if packaged.exists():
         return packaged
     source = _source_tree()

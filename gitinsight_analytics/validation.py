@@ -4,7 +4,7 @@ and what is allowed (``allowed`` overrides the wording of what is allowed where 
 
 Values always reach SQL as bound parameters; the only identifiers built into SQL text come from the
 whitelists of the callers and are quoted with :func:`quote_ident` (or ``psycopg.sql.Identifier``). The lookups take
-a psycopg or a SQLAlchemy connection (:mod:`.statements`); neither is imported until one runs.
+any connection of :mod:`.statements` (SQLAlchemy, psycopg or libpq); none is imported until one runs.
 """
 
 from __future__ import annotations
@@ -191,16 +191,13 @@ def resolve_language(conn: AnyConnection, language: Any, name: str = "language")
         return None
     if not isinstance(language, str) or not language.strip():
         raise ValidationError(name, f"{language!r} is not a language name", "a language present in the data")
-    from psycopg import sql
-
     from .statements import fetch
 
     language = language.strip()
-    _, found = fetch(conn, sql.SQL("SELECT 1 FROM repositories WHERE language = %(language)s LIMIT 1"),
-                     {"language": language})
+    _, found = fetch(conn, "SELECT 1 FROM repositories WHERE language = %(language)s LIMIT 1", {"language": language})
     if found:
         return language
-    known = [row[0] for row in fetch(conn, sql.SQL(_LANGUAGES))[1]]
+    known = [row[0] for row in fetch(conn, _LANGUAGES)[1]]
     for option in known:
         if option.lower() == language.lower():
             return option

@@ -4,6 +4,7 @@ of its commands."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -97,6 +98,12 @@ def test_wheel_runs_init_migrations_seed_and_a_report(installed: Path, scratch: 
     assert (ws / "schedule.yml").is_file() and (ws / "notebooks" / "trending.ipynb").is_file()
     assert "database at revision" in _run([gitinsight, "db", "upgrade"], cwd=ws, env=env)
     _run([gitinsight, "seed", "--scale", "tiny"], cwd=ws, env=env)
+    # the quick CSV search on the libpq of the installed psycopg-binary, the same rows as the DataFrame path
+    csv_text = _run([gitinsight, "query", "search", "--limit", "5", "--format", "csv"], cwd=ws, env=env)
+    json_text = _run([gitinsight, "query", "search", "--limit", "5", "--format", "json"], cwd=ws, env=env)
+    assert [line.split(",")[0] for line in csv_text.splitlines()[1:]] == [r["full_name"] for r in json.loads(json_text)]
+    assert "psycopg_binary" in _run([str(installed / "python"), "-c", "from gitinsight_analytics import libpq; "
+                                     "print(libpq.load()._name)"], cwd=scratch, env=env)
     _run([gitinsight, "report", "run", "repository_stats"], cwd=ws / "notebooks", env=env, timeout=600)
     html = list((ws / "reports" / "repository_stats").glob("*/repository_stats.html"))
     assert len(html) == 1 and (ws / "reports" / "index.html").is_file()

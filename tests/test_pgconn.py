@@ -1,5 +1,5 @@
 """The SQLAlchemy-free layer under the quick read path: URL spelling (urls), plain psycopg connections and their read
-transaction (pgconn), and one statement run on either kind of connection (statements)."""
+transaction (pgconn), and one statement run on any kind of connection (statements: SQLAlchemy, psycopg, libpq)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
-from gitinsight_analytics import pgconn
+from gitinsight_analytics import libpq, pgconn
 from gitinsight_analytics.db import make_engine
 from gitinsight_analytics.exceptions import ConfigurationError, DatabaseUnreachable, StatementTimeout
 from gitinsight_analytics.pgproc import free_port
@@ -63,28 +63,33 @@ def test_read_transaction_times_out_with_the_clear_error(engine: Engine) -> None
 
 
 @pytest.fixture
-def both(engine: Engine):
-    """A SQLAlchemy connection and a psycopg one on the same database (the query tests' data)."""
+def every(engine: Engine):
+    """A SQLAlchemy, a psycopg and a libpq connection on the same database (the query tests' data)."""
     build(engine)
-    with engine.connect() as sa_conn, pgconn.connect(engine.url.render_as_string(hide_password=False)) as pg_conn:
-        yield {"sqlalchemy": sa_conn, "psycopg": pg_conn}
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as sa_conn, pgconn.connect(url) as pg_conn, libpq.read_transaction(url) as lib_conn:
+        yield {"sqlalchemy": sa_conn, "psycopg": pg_conn, "libpq": lib_conn}
 
 
 @pytest.mark.parametrize("options", [
     {}, {"text": "busy", "sort": "name"}, {"language": "python", "min_stars": 5, "limit": 2, "offset": 1},
     {"text": "100%", "sort": "updated"},
 ])
-def test_one_statement_on_either_connection(both, options) -> None:
-    """The search statement (psycopg.sql) built and run on each connection: the same columns and rows."""
-    results = [fetch(conn, *search_statement(conn, **options)) for conn in both.values()]
-    assert results[0] == results[1] and results[0][1]
+def test_one_statement_on_every_connection(every, options) -> None:
+    """The search statement built and run on each connection: the same columns and rows."""
+    results = [fetch(conn, *search_statement(conn, **options)) for conn in every.values()]
+    assert results[0] == results[1] == results[2] and results[0][1]
     assert results[0][0][:3] == ["full_name", "name", "owner_username"]
 
 
-@pytest.mark.parametrize("kind", ["sqlalchemy", "psycopg"])
-def test_lookups_take_either_connection(both, kind) -> None:
-    conn = both[kind]
+@pytest.mark.parametrize("kind", ["sqlalchemy", "psycopg", "libpq"])
+def test_lookups_take_every_connection(every, kind) -> None:
+    conn = every[kind]
     assert resolve_language(conn, " javascript ") == "JavaScript"
+    if kind == "libpq":  # psycopg.sql needs psycopg: refused, not rendered some other way
+        with pytest.raises(TypeError, match="need a psycopg or SQLAlchemy connection"):
+            quote_ident(conn, "updated_at")
+        return
     assert quote_ident(conn, "updated_at") == '"updated_at"' and quote_ident(conn, 'a"b') == '"a""b"'
 
 

@@ -24,6 +24,7 @@ from gitinsight_analytics.reports import runner
 from gitinsight_analytics.security.rls import as_user
 from gitinsight_analytics.seed import import_github_ranking, load_synthetic
 from gitinsight_analytics.settings import PoolSettings, Settings
+from gitinsight_analytics.statements import fetch
 
 from . import factories as f
 from .conftest import SMALL_POOL, start_cluster, unavailable
@@ -183,7 +184,7 @@ def test_statement_timeout_through_the_pooler(bouncer: Settings, engine: Engine,
 def test_quick_search_goes_through_the_pooler_when_it_runs(bouncer: Settings, seeded_engine: Engine,
                                                            monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str], use_pooler: str) -> None:
-    """``query search --format csv`` (plain psycopg, no engine) finds the server as the engine does: through this
+    """``query search --format csv`` (plain libpq, no engine) finds the server as the engine does: through this
     home's PgBouncer while it runs unless GITINSIGHT_USE_POOLER=false, in one transaction-local setup."""
     from gitinsight_analytics.cli import common
 
@@ -193,7 +194,7 @@ def test_quick_search_goes_through_the_pooler_when_it_runs(bouncer: Settings, se
         monkeypatch.setenv(key, str(value))
     with common.read_connection() as conn:
         assert conn.info.port == (bouncer.pg_port if use_pooler else bouncer.pooler_port)
-        assert conn.execute("SELECT current_setting('statement_timeout')").fetchone() == ("9s",)
+        assert fetch(conn, "SELECT current_setting('statement_timeout')")[1] == [("9s",)]
     names = {}
     for fmt in ("csv", "json"):
         assert main(["query", "search", "--text", "a", "--limit", "5", "--format", fmt]) == 0

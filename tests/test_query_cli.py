@@ -19,6 +19,16 @@ def cli_data(cli_env):
     return cli_env
 
 
+@pytest.fixture(params=["libpq", "psycopg"])
+def quick_client(request, monkeypatch):
+    """The quick read path's client: libpq (found here), or psycopg as where no libpq can be loaded."""
+    from gitinsight_analytics import libpq
+
+    if request.param == "psycopg":
+        monkeypatch.setattr(libpq, "load", lambda: None)
+    return request.param
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out = capsys.readouterr()
@@ -113,8 +123,8 @@ def test_empty_result_table(cli_env, capsys):
     ["--sort", "created", "--limit", "2", "--offset", "1"], ["--sort", "last_analyzed", "--offset", "3"],
     ["--sort", "Stars", "--language", "go"],
 ])
-def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv):
-    """``query search --format csv`` runs on psycopg alone; its text is what the DataFrame's CSV would be."""
+def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv, quick_client):
+    """``query search --format csv`` runs on libpq (or psycopg) alone; its text is what the DataFrame's CSV would be."""
     import sqlalchemy as sa
 
     from gitinsight_analytics import queries
@@ -149,7 +159,7 @@ def test_search_csv_rejects_what_the_frame_rejects(cli_data, capsys, argv, messa
     assert errors[0] == errors[1] and errors[0].startswith(f"error: {message}")
 
 
-def test_search_csv_cannot_connect_is_one_line(cli_env, capsys, monkeypatch):
+def test_search_csv_cannot_connect_is_one_line(cli_env, capsys, monkeypatch, quick_client):
     """An unreachable database: the engine's one-line error (URL without its password), from either path."""
     from gitinsight_analytics.pgproc import free_port
 
@@ -175,16 +185,19 @@ def test_search_csv_reads_the_read_url(cli_data, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("timeout", "expected"), [("7", "7s"), ("0", "0")])
-def test_read_connection_is_set_up_like_the_engine(cli_env, monkeypatch, timeout, expected):
+def test_read_connection_is_set_up_like_the_engine(cli_env, monkeypatch, timeout, expected, quick_client):
     """The quick path's connection: the analyses' statement timeout and no transactions on Citus workers, local to
     its one transaction, which is rolled back; the connection is closed afterwards."""
+    from gitinsight_analytics import libpq
     from gitinsight_analytics.cli import common
+    from gitinsight_analytics.statements import fetch
 
     monkeypatch.setenv("GITINSIGHT_STATEMENT_TIMEOUT", timeout)
     with common.read_connection() as conn:
-        row = conn.execute("SELECT current_setting('statement_timeout'), "
-                           "current_setting('citus.select_opens_transaction_block')").fetchone()
-        assert row == (expected, "off")
+        assert isinstance(conn, libpq.Connection) == (quick_client == "libpq")
+        _, rows = fetch(conn, "SELECT current_setting('statement_timeout'), "
+                              "current_setting('citus.select_opens_transaction_block')")
+        assert rows == [(expected, "off")]
         assert conn.info.dbname == cli_env.url.database
     assert conn.closed
 
@@ -192,7 +205,7 @@ def test_read_connection_is_set_up_like_the_engine(cli_env, monkeypatch, timeout
 @pytest.mark.parametrize(("argv", "absent"), [
     (["--help"], ["pandas", "sqlalchemy", "psycopg", "plotly"]),
     (["query", "search", "--text", "busy", "--format", "csv"],
-     ["sqlalchemy", "psycopg_pool", "pandas", "numpy", "scipy", "plotly", "alembic"]),
+     ["psycopg", "sqlalchemy", "psycopg_pool", "pandas", "numpy", "scipy", "plotly", "alembic", "asyncio"]),
 ])
 def test_quick_commands_import_little(cli_data, argv, absent):
     """What makes ``gitinsight --help`` and a CSV search start fast (timed in benchmarks/bench_startup.py)."""

@@ -1,18 +1,15 @@
 """Repository search (the spec's "Repository Search with Filters"), with safe text matching and sorting.
 
-The statement is built once, with ``psycopg.sql``, and runs on a SQLAlchemy connection (the DataFrame of
-:func:`search_repositories`) or on a plain psycopg one (``gitinsight query search --format csv``, which imports
-neither SQLAlchemy nor pandas: see :func:`search_rows`).
+The statement is built once and runs on a SQLAlchemy connection (the DataFrame of :func:`search_repositories`) or on
+a plain driver one: libpq's (``gitinsight query search --format csv``, which imports neither psycopg, SQLAlchemy nor
+pandas: see :func:`search_rows`) or psycopg's.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql
-
-from ..statements import fetch
+from ..statements import fetch, is_driver_connection
 from ..validation import (
     check_choice,
     check_int,
@@ -25,7 +22,9 @@ from ..validation import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    import psycopg
 
+    from ..libpq import Connection as LibpqConnection
     from ..statements import AnyConnection
     from .frame import Bind
 
@@ -50,7 +49,7 @@ SEARCH_COLUMNS = {
 }
 
 
-_SELECT = sql.SQL("""
+_SELECT = """
     SELECT r.full_name, r.name, u.username AS owner_username, r.description, r.language,
            COALESCE(r.stars, 0) AS stars, COALESCE(r.forks, 0) AS forks,
            COALESCE(r.watchers, 0) AS watchers, r.analysis_status, r.last_analyzed, r.url,
@@ -60,7 +59,7 @@ _SELECT = sql.SQL("""
     WHERE {where}
     ORDER BY {order}, r.id
     LIMIT %(limit)s OFFSET %(offset)s
-""")
+"""
 
 
 def search_statement(
@@ -72,10 +71,11 @@ def search_statement(
     sort: str = "stars",
     limit: int = 20,
     offset: int = 0,
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """The validated statement of :func:`search_repositories` (``psycopg.sql``: the sort column an identifier,
-    values ``%(name)s`` placeholders) and its bound parameters. ``conn`` (psycopg or SQLAlchemy) resolves the
-    language; run the statement with :func:`..statements.fetch` (also used by the benchmark)."""
+) -> tuple[str, dict[str, Any]]:
+    """The validated statement of :func:`search_repositories` and its bound parameters. The text is put together
+    from this module's constant fragments only (the sort is a key of :data:`SORT_COLUMNS`, whose columns are plain
+    lowercase names); every value is a ``%(name)s`` placeholder. ``conn`` (any :mod:`..statements` connection)
+    resolves the language; run the statement with :func:`..statements.fetch` (also used by the benchmark)."""
     text_ = check_text(text, "text")
     if min_stars is not None:
         min_stars = check_int(min_stars, "min_stars", 0, 2_147_483_647)
@@ -84,26 +84,24 @@ def search_statement(
     offset = check_offset(offset)
     language = resolve_language(conn, language)
     column, direction = SORT_COLUMNS[sort]
-    order: list[sql.Composable] = [sql.SQL("r.{} {} NULLS LAST").format(sql.Identifier(column), sql.SQL(direction))]
-    if column != "updated_at":
-        order.append(sql.SQL("r.updated_at DESC NULLS LAST"))
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    order = [f"r.{column} {direction} NULLS LAST"] + (["r.updated_at DESC NULLS LAST"] if column != "updated_at"
+                                                        else [])
+    where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if text_ is not None:
-        where.append(sql.SQL(r"(r.name ILIKE %(pattern)s ESCAPE '\' "
-                             r"OR r.description ILIKE %(pattern)s ESCAPE '\')"))
+        where.append(r"(r.name ILIKE %(pattern)s ESCAPE '\' OR r.description ILIKE %(pattern)s ESCAPE '\')")
         params["pattern"] = f"%{escape_like(text_)}%"
     if language is not None:
-        where.append(sql.SQL("r.language = %(language)s"))
+        where.append("r.language = %(language)s")
         params["language"] = language
     if min_stars is not None:
-        where.append(sql.SQL("r.stars >= %(min_stars)s"))
+        where.append("r.stars >= %(min_stars)s")
         params["min_stars"] = min_stars
-    return _SELECT.format(where=sql.SQL(" AND ").join(where), order=sql.SQL(", ").join(order)), params
+    return _SELECT.format(where=" AND ".join(where), order=", ".join(order)), params
 
 
 def search_rows(
-    bind: Bind | psycopg.Connection[Any],
+    bind: Bind | psycopg.Connection[Any] | LibpqConnection,
     *,
     text: str | None = None,
     language: str | None = None,
@@ -113,11 +111,11 @@ def search_rows(
     offset: int = 0,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """:func:`search_repositories` as column names and plain rows, without pandas (the same parameters and
-    validation). ``bind``: an engine or connection, or a psycopg connection (``gitinsight query search --format
-    csv``: in a transaction of :func:`..pgconn.read_transaction`, used as it is; SQLAlchemy is not imported)."""
+    validation). ``bind``: an engine or connection, or a libpq or psycopg connection (``gitinsight query search
+    --format csv``: in the transaction of :func:`..libpq.read_transaction`, used as it is)."""
     options: dict[str, Any] = {"text": text, "language": language, "min_stars": min_stars, "sort": sort,
                                "limit": limit, "offset": offset}
-    if isinstance(bind, psycopg.Connection):
+    if is_driver_connection(bind):
         return fetch(bind, *search_statement(bind, **options))
     from .frame import connection
 
