@@ -1,6 +1,6 @@
 """Database URLs as strings: which URL a command uses and how each client spells it, without SQLAlchemy.
 
-One definition for the engines (:mod:`.db`) and the quick psycopg-only read path (:mod:`.pgconn`): ``DATABASE_URL``
+One definition for the engines (:mod:`.db`) and the quick read path (:mod:`.libpq`, :mod:`.pgconn`): ``DATABASE_URL``
 if set, else the embedded server (started if needed), through its PgBouncer when asked; reads go to
 ``GITINSIGHT_READ_URL`` when set. SQLAlchemy wants ``postgresql+psycopg://``, libpq (psql, pg_dump,
 ``psycopg.connect``) ``postgresql://``; the rest of the URL is passed on as given.
