@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .exceptions import DatabaseUnreachable, QueryFailed, ServerTooOld
 from .pgconn import CITUS_READS_SETTING, CONNECT_OPTIONS, MIN_SERVER_VERSION_NUM, statement_timeout_error
@@ -110,7 +110,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("PQstatus", i, [p]), ("PQerrorMessage", s, [p]), ("PQserverVersion", i, [p]), ("PQfinish", None, [p]),
         ("PQparameterStatus", s, [p, s]), ("PQhost", s, [p]), ("PQport", s, [p]), ("PQdb", s, [p]),
         ("PQuser", s, [p]),
-        ("PQexecParams", p, [p, s, i, p, ctypes.POINTER(s), p, p, i]),
+        ("PQsendQueryParams", i, [p, s, i, p, ctypes.POINTER(s), p, p, i]), ("PQsocket", i, [p]),
+        ("PQisBusy", i, [p]), ("PQconsumeInput", i, [p]), ("PQgetResult", p, [p]),
+        ("PQgetCancel", p, [p]), ("PQcancel", i, [p, s, i]), ("PQfreeCancel", None, [p]),
         ("PQresultStatus", i, [p]), ("PQresultErrorField", s, [p, i]),
         ("PQntuples", i, [p]), ("PQnfields", i, [p]), ("PQfname", s, [p, i]), ("PQftype", u, [p, i]),
         ("PQgetvalue", s, [p, i, i]), ("PQgetisnull", i, [p, i, i]), ("PQclear", None, [p]),
@@ -193,10 +195,11 @@ class Connection:
             raise DatabaseUnreachable("the connection is closed")
         lib = self._lib
         text, values = to_positional(query, params)
-        result = lib.PQexecParams(self._handle, text.encode(), len(values), None,
-                                  _strings([_text(v) for v in values]), None, None, 0)
+        result = self._run(text.encode(), _strings([_text(v) for v in values]), len(values))
+        if not result:
+            self._raise(None)
         try:
-            status = lib.PQresultStatus(result) if result else -1
+            status = lib.PQresultStatus(result)
             if status == _COMMAND_OK:
                 return [], []
             if status != _TUPLES_OK:
@@ -219,6 +222,43 @@ class Connection:
             if result:
                 lib.PQclear(result)
 
+    def _run(self, text: bytes, values: ctypes.Array[ctypes.c_char_p], count: int) -> int | None:
+        """Send the statement and wait for its result without blocking signals: Ctrl-C cancels it on the server
+        (as psycopg does) instead of waiting for the statement to end."""
+        import select
+
+        lib, handle = self._lib, self._handle
+        if not lib.PQsendQueryParams(handle, text, count, None, values, None, None, 0):
+            self._raise(None)
+        results: list[int] = []
+        try:
+            while True:
+                while lib.PQisBusy(handle):
+                    select.select([lib.PQsocket(handle)], [], [])
+                    if not lib.PQconsumeInput(handle):
+                        self._raise(None)
+                result = lib.PQgetResult(handle)
+                if not result:
+                    break
+                results.append(result)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                self._cancel()
+            for result in results:
+                lib.PQclear(result)
+            raise
+        for extra in results[1:]:  # one statement: one result
+            lib.PQclear(extra)
+        return results[0] if results else None
+
+    def _cancel(self) -> None:
+        lib = self._lib
+        cancel = lib.PQgetCancel(self._handle)
+        if cancel:
+            error = ctypes.create_string_buffer(256)
+            lib.PQcancel(cancel, error, len(error))
+            lib.PQfreeCancel(cancel)
+
     def _parameter(self, name: str) -> str:
         return _decode(self._lib.PQparameterStatus(self._handle, name.encode()))
 
@@ -238,7 +278,7 @@ class Connection:
                                        "(allowed: the values psycopg reads, e.g. finite dates in years 1..9999)")
         return QueryFailed("a value of the result cannot be read")
 
-    def _raise(self, result: int | None) -> None:
+    def _raise(self, result: int | None) -> NoReturn:
         lib = self._lib
         if lib.PQstatus(self._handle) == _BAD:
             reason = _first_line(lib.PQerrorMessage(self._handle), "connection lost")

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -176,3 +180,33 @@ def test_a_lost_connection_is_one_line(engine: Engine) -> None:
             fetch(conn, "SELECT 1")
         assert "\n" not in str(caught.value)
     assert conn.closed
+
+
+def test_ctrl_c_cancels_the_statement_on_the_server(engine: Engine) -> None:
+    """SIGINT while a statement runs: the process stops at once and the server stops the statement (as with
+    psycopg), instead of the command waiting for it to end."""
+    probe = ("import sys; from gitinsight_analytics import libpq; from gitinsight_analytics.statements import fetch\n"
+             "with libpq.read_transaction(sys.argv[1]) as conn:\n"
+             "    print('running', flush=True); fetch(conn, \"SELECT pg_sleep(60) AS marker_of_this_test\")\n")
+    process = subprocess.Popen([sys.executable, "-c", probe, url_of(engine)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "running"
+    def running() -> int:  # a new transaction each time: pg_stat_activity is a snapshot per transaction
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query "
+                                        "LIKE '%marker_of_this_test%' AND pid <> pg_backend_pid()")).scalar_one()
+
+    for _ in range(100):  # the statement reached the server
+        if running():
+            break
+        time.sleep(0.05)
+    assert running() == 1
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert time.monotonic() - started < 10 and process.returncode != 0 and "KeyboardInterrupt" in err
+    for _ in range(100):  # cancelled (within moments), not left sleeping its 60 s after the client went away
+        if not running():
+            break
+        time.sleep(0.05)
+    assert running() == 0
