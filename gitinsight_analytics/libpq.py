@@ -173,6 +173,11 @@ class Connection:
     def closed(self) -> bool:
         return self._handle is None
 
+    @property
+    def broken(self) -> bool:
+        """Whether the connection to the server was lost (psycopg's name)."""
+        return self._handle is not None and self._lib.PQstatus(self._handle) == _BAD
+
     def close(self) -> None:
         """Close the connection; an open transaction is rolled back by the server."""
         if self._handle is not None:
@@ -340,9 +345,11 @@ def read_transaction(url: str, *, statement_timeout: float = 0, lib: ctypes.CDLL
         timeout = f"{int(round(statement_timeout * 1000))}ms" if statement_timeout > 0 else None
         conn.execute(_SETUP, {"timeout": timeout})
         yield conn
+        if not conn.closed and not conn.broken:  # rolled back before closing: a pooler (PgBouncer) keeps its
+            conn.execute("ROLLBACK")               # server connection instead of discarding one left in a transaction
     except QueryFailed as exc:
         if statement_timeout > 0 and exc.sqlstate == _QUERY_CANCELED and "statement timeout" in str(exc):
             raise statement_timeout_error(statement_timeout) from None
         raise
     finally:
-        conn.close()  # the server rolls the transaction back
+        conn.close()  # after an error: the server rolls the transaction back

@@ -157,8 +157,23 @@ def test_the_read_transaction_is_set_up_like_the_engines_and_rolled_back(engine:
     assert quick.closed
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM scratch")).scalar() == 0
+
         # set_config(..., true): nothing is left on the server's other sessions
         assert conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar() == "0"
+
+
+def test_the_transaction_is_rolled_back_before_the_close(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that PgBouncer can hand the server connection to the next client instead of discarding it."""
+    close = libpq.Connection.close
+    monkeypatch.setattr(libpq.Connection, "close", lambda self: None)  # the session stays to be looked at
+    with libpq.read_transaction(url_of(engine)) as conn:
+        pid = fetch(conn, "SELECT pg_backend_pid()")[1][0][0]
+    try:
+        with engine.connect() as other:
+            state = other.execute(sa.text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+            assert state.scalar_one() == "idle"  # not "idle in transaction"
+    finally:
+        close(conn)
 
 
 def test_the_statement_timeout_has_the_engines_error(engine: Engine) -> None:
@@ -178,7 +193,7 @@ def test_a_lost_connection_is_one_line(engine: Engine) -> None:
         with pytest.raises(DatabaseUnreachable, match="^lost the database connection, the command's open "
                                                       "transaction was rolled back: ") as caught:
             fetch(conn, "SELECT 1")
-        assert "\n" not in str(caught.value)
+        assert "\n" not in str(caught.value) and conn.broken
     assert conn.closed
 
 
