@@ -16,7 +16,6 @@ here, on a psycopg connection and through SQLAlchemy (:mod:`.statements`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import functools
 import re
@@ -29,6 +28,11 @@ from typing import Any, NoReturn
 from .exceptions import DatabaseUnreachable, QueryFailed, ServerTooOld
 from .pgconn import CITUS_READS_SETTING, CONNECT_OPTIONS, MIN_SERVER_VERSION_NUM, statement_timeout_error
 from .urls import libpq_url, redact, sqlalchemy_url
+
+try:
+    import ctypes
+except ImportError:  # a Python built without libffi: load() finds nothing, the caller takes psycopg
+    ctypes = None  # type: ignore[assignment]
 
 __all__ = ["Connection", "ConnectionInfo", "load", "connect", "read_transaction", "to_positional"]
 
@@ -124,6 +128,8 @@ def _declare(lib: ctypes.CDLL) -> None:
 @functools.cache
 def load() -> ctypes.CDLL | None:
     """libpq with the functions this module calls declared, or None where none can be loaded."""
+    if ctypes is None:
+        return None
     for path in _candidates():
         try:
             lib = ctypes.CDLL(path)

@@ -50,6 +50,14 @@ def test_no_loadable_libpq_is_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         libpq.load.cache_clear()  # found again by the next caller, unpatched
 
 
+def test_a_python_without_ctypes_has_no_libpq() -> None:
+    """A Python built without libffi has no ctypes: the module still imports and load() says None."""
+    probe = ("import sys; sys.modules['ctypes'] = None; from gitinsight_analytics import libpq, statements; "
+             "print(libpq.load())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "None", done.stderr
+
+
 @pytest.mark.parametrize("expression", [
     "1::smallint", "(-2147483648)::integer", "9223372036854775807::bigint", "42::oid", "true", "false",
     "1.5::real", "0.1::double precision", "'-Infinity'::double precision", "12.340::numeric", "'NaN'::numeric",
