@@ -117,6 +117,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("PQsendQueryParams", i, [p, s, i, p, ctypes.POINTER(s), p, p, i]), ("PQsocket", i, [p]),
         ("PQisBusy", i, [p]), ("PQconsumeInput", i, [p]), ("PQgetResult", p, [p]),
         ("PQgetCancel", p, [p]), ("PQcancel", i, [p, s, i]), ("PQfreeCancel", None, [p]),
+        ("PQescapeIdentifier", p, [p, s, ctypes.c_size_t]), ("PQfreemem", None, [p]),
         ("PQresultStatus", i, [p]), ("PQresultErrorField", s, [p, i]),
         ("PQntuples", i, [p]), ("PQnfields", i, [p]), ("PQfname", s, [p, i]), ("PQftype", u, [p, i]),
         ("PQgetvalue", s, [p, i, i]), ("PQgetisnull", i, [p, i, i]), ("PQclear", None, [p]),
@@ -232,6 +233,21 @@ class Connection:
         finally:
             if result:
                 lib.PQclear(result)
+
+    def quote_ident(self, name: str) -> str:
+        """``name`` quoted as an identifier by libpq (``PQescapeIdentifier``, what ``psycopg.sql.Identifier``
+        uses)."""
+        if self._handle is None:
+            raise DatabaseUnreachable("the connection is closed")
+        raw = name.encode()
+        quoted = self._lib.PQescapeIdentifier(self._handle, raw, len(raw))
+        if not quoted:
+            raise QueryFailed(f"cannot quote the identifier {name!r}: "
+                              f"{_first_line(self._lib.PQerrorMessage(self._handle), 'invalid')}")
+        try:
+            return ctypes.string_at(quoted).decode()
+        finally:
+            self._lib.PQfreemem(quoted)
 
     def _run(self, text: bytes, values: ctypes.Array[ctypes.c_char_p], count: int) -> int | None:
         """Send the statement and wait for its result without blocking signals: Ctrl-C cancels it on the server

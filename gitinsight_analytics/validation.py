@@ -207,6 +207,10 @@ def resolve_language(conn: AnyConnection, language: Any, name: str = "language")
 
 def quote_ident(conn: AnyConnection, identifier: str) -> str:
     """``identifier`` quoted for ``conn``'s server (only ever called with whitelisted names)."""
+    from .libpq import Connection as LibpqConnection
+
+    if isinstance(conn, LibpqConnection):
+        return conn.quote_ident(identifier)
     from psycopg import sql
 
     from .statements import render

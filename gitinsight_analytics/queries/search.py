@@ -17,6 +17,7 @@ from ..validation import (
     check_offset,
     check_text,
     escape_like,
+    quote_ident,
     resolve_language,
 )
 
@@ -72,10 +73,10 @@ def search_statement(
     limit: int = 20,
     offset: int = 0,
 ) -> tuple[str, dict[str, Any]]:
-    """The validated statement of :func:`search_repositories` and its bound parameters. The text is put together
-    from this module's constant fragments only (the sort is a key of :data:`SORT_COLUMNS`, whose columns are plain
-    lowercase names); every value is a ``%(name)s`` placeholder. ``conn`` (any :mod:`..statements` connection)
-    resolves the language; run the statement with :func:`..statements.fetch` (also used by the benchmark)."""
+    """The validated statement of :func:`search_repositories` and its bound parameters: SQL text put together from
+    this module's constant fragments and the sort column (a value of :data:`SORT_COLUMNS`, quoted by ``conn``'s
+    driver); every value is a ``%(name)s`` placeholder. ``conn`` (any :mod:`..statements` connection) resolves the
+    language and quotes; run the statement with :func:`..statements.fetch` (also used by the benchmark)."""
     text_ = check_text(text, "text")
     if min_stars is not None:
         min_stars = check_int(min_stars, "min_stars", 0, 2_147_483_647)
@@ -84,8 +85,9 @@ def search_statement(
     offset = check_offset(offset)
     language = resolve_language(conn, language)
     column, direction = SORT_COLUMNS[sort]
-    order = [f"r.{column} {direction} NULLS LAST"] + (["r.updated_at DESC NULLS LAST"] if column != "updated_at"
-                                                        else [])
+    order = [f"r.{quote_ident(conn, column)} {direction} NULLS LAST"]
+    if column != "updated_at":
+        order.append("r.updated_at DESC NULLS LAST")
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if text_ is not None:
