@@ -123,8 +123,10 @@ def test_empty_result_table(cli_env, capsys):
     ["--sort", "created", "--limit", "2", "--offset", "1"], ["--sort", "last_analyzed", "--offset", "3"],
     ["--sort", "Stars", "--language", "go"],
 ])
-def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv, quick_client):
-    """``query search --format csv`` runs on libpq (or psycopg) alone; its text is what the DataFrame's CSV would be."""
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv, quick_client, fmt):
+    """``query search --format csv|json`` runs on libpq (or psycopg) alone; its text is what the DataFrame's would
+    be."""
     import sqlalchemy as sa
 
     from gitinsight_analytics import queries
@@ -137,9 +139,9 @@ def test_search_csv_is_the_frame_as_csv(cli_data, capsys, argv, quick_client):
     options = dict(zip([a.lstrip("-").replace("-", "_") for a in argv[::2]], argv[1::2], strict=True))
     options = {k: (int(v) if k in {"min_stars", "limit", "offset"} else v) for k, v in options.items()}
     frame = queries.search_repositories(cli_data, **options)
-    code, out, _ = run(capsys, "query", "search", *argv, "--format", "csv")
+    code, out, _ = run(capsys, "query", "search", *argv, "--format", fmt)
     assert code == 0 and len(frame) > 0
-    assert out == render(frame, "csv") + "\n"
+    assert out == render(frame, fmt) + "\n"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -206,6 +208,7 @@ def test_read_connection_is_set_up_like_the_engine(cli_env, monkeypatch, timeout
     (["--help"], ["pandas", "sqlalchemy", "psycopg", "plotly"]),
     (["query", "search", "--text", "busy", "--format", "csv"],
      ["psycopg", "sqlalchemy", "psycopg_pool", "pandas", "numpy", "scipy", "plotly", "alembic", "asyncio"]),
+    (["query", "search", "--language", "python", "--format", "json"], ["psycopg", "sqlalchemy", "pandas", "numpy"]),
 ])
 def test_quick_commands_import_little(cli_data, argv, absent):
     """What makes ``gitinsight --help`` and a CSV search start fast (timed in benchmarks/bench_startup.py)."""

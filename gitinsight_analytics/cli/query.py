@@ -18,7 +18,7 @@ from . import common
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["register", "query", "refresh", "render", "csv_rows"]
+__all__ = ["register", "query", "refresh", "render", "csv_rows", "json_rows"]
 
 FORMATS = ("table", "csv", "json")
 
@@ -77,6 +77,16 @@ def csv_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return out.getvalue().rstrip("\n")
 
 
+def json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Plain rows as :func:`render` writes a frame of them in JSON (a list of objects, ISO timestamps in UTC, null
+    for NULL), without building a DataFrame."""
+    import json
+
+    records = [{name: value.astimezone(dt.UTC).isoformat() if isinstance(value, dt.datetime) else value
+                for name, value in zip(columns, row, strict=True)} for row in rows]
+    return json.dumps(records, ensure_ascii=False, indent=2)
+
+
 def _footer(frame: pd.DataFrame) -> str:
     notes = [f"{k}: {_plain(frame.attrs[k])}" for k in ("as_of", "view_refreshed_at", "failure_rate", "truncated")
              if k in frame.attrs]
@@ -110,10 +120,10 @@ def search(text_: str | None, language: str | None, min_stars: int | None, sort:
     """Search repositories."""
     kwargs: dict[str, Any] = {"text": text_, "language": language, "min_stars": min_stars, "sort": sort, "limit": limit,
                               "offset": offset}
-    if fmt == "csv":  # no engine, no DataFrame: psycopg alone starts in about half the time; the same text
+    if fmt in {"csv", "json"}:  # for scripts: no engine, no DataFrame, no psycopg (libpq); the same text
         with common.read_connection() as conn:
-            text = csv_rows(*queries.search.search_rows(conn, **kwargs))
-        click.echo(text)
+            columns, rows = queries.search.search_rows(conn, **kwargs)
+        click.echo(csv_rows(columns, rows) if fmt == "csv" else json_rows(columns, rows))
         return
     _emit(queries.search_repositories(common.read_engine(), **kwargs), fmt)
 
