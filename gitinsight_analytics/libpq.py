@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .exceptions import DatabaseUnreachable, QueryFailed, ServerTooOld
-from .pgconn import CITUS_READS_SETTING, CONNECT_OPTIONS, MIN_SERVER_VERSION_NUM, statement_timeout_error
+from .pgconn import (
+    CITUS_READS_SETTING,
+    CONNECT_OPTIONS,
+    MIN_SERVER_VERSION_NUM,
+    connection_lost_error,
+    is_statement_timeout,
+    statement_timeout_error,
+)
 from .urls import libpq_url, redact, sqlalchemy_url
 
 try:
@@ -39,7 +46,6 @@ __all__ = ["Connection", "ConnectionInfo", "load", "connect", "read_transaction"
 _OK, _BAD = 0, 1  # ConnStatusType
 _COMMAND_OK, _TUPLES_OK = 1, 2  # ExecStatusType
 _SQLSTATE, _PRIMARY = ord("C"), ord("M")  # PQresultErrorField codes
-_QUERY_CANCELED = "57014"
 
 #: The text the server sends -> the Python value psycopg's default loaders return (other types stay ``str``,
 #: as psycopg returns them for types it does not know): type oid -> (type name, loader).
@@ -308,9 +314,7 @@ class Connection:
     def _raise(self, result: int | None) -> NoReturn:
         lib = self._lib
         if lib.PQstatus(self._handle) == _BAD:
-            reason = _first_line(lib.PQerrorMessage(self._handle), "connection lost")
-            raise DatabaseUnreachable("lost the database connection, the command's open transaction was rolled back: "
-                                      f"{reason}")
+            raise connection_lost_error(_first_line(lib.PQerrorMessage(self._handle), "connection lost"))
         sqlstate = (lib.PQresultErrorField(result, _SQLSTATE) or b"").decode() if result else ""
         message = _first_line(lib.PQresultErrorField(result, _PRIMARY) if result else
                               lib.PQerrorMessage(self._handle), "statement failed")
@@ -340,12 +344,13 @@ def connect(url: str, *, lib: ctypes.CDLL | None = None) -> Connection:
         reason = _first_line(lib.PQerrorMessage(handle), "connection failed")
         lib.PQfinish(handle)
         raise DatabaseUnreachable(f"cannot connect to {redact(target)}: connection failed: {reason}")
-    version = lib.PQserverVersion(handle)
+    conn = Connection(lib, handle)
+    version = conn.info.server_version
     if version < MIN_SERVER_VERSION_NUM:
-        lib.PQfinish(handle)
+        conn.close()
         raise ServerTooOld(f"the server runs PostgreSQL {version // 10000}.{version % 10000} "
                            "(allowed: PostgreSQL 15 or newer)")
-    return Connection(lib, handle)
+    return conn
 
 
 #: The engines' read setup (:func:`.pgconn.read_transaction`) in one statement, local to the transaction (so it
@@ -370,7 +375,7 @@ def read_transaction(url: str, *, statement_timeout: float = 0, lib: ctypes.CDLL
         if not conn.closed and not conn.broken:  # rolled back before closing: a pooler (PgBouncer) keeps its
             conn.execute("ROLLBACK")               # server connection instead of discarding one left in a transaction
     except QueryFailed as exc:
-        if statement_timeout > 0 and exc.sqlstate == _QUERY_CANCELED and "statement timeout" in str(exc):
+        if statement_timeout > 0 and is_statement_timeout(exc):
             raise statement_timeout_error(statement_timeout) from None
         raise
     finally:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["connect", "read_transaction", "set_statement_timeout", "statement_timeout_error", "is_statement_timeout",
            "MIN_SERVER_VERSION_NUM", "STATEMENT_TIMEOUT_SETTING", "READS_WITHOUT_WORKER_TRANSACTIONS",
-           "CONNECT_OPTIONS", "CITUS_READS_SETTING"]
+           "CONNECT_OPTIONS", "CITUS_READS_SETTING", "connection_lost_error"]
 
 MIN_SERVER_VERSION_NUM = 150000
 #: Named in the error when a statement is cancelled by the analyses' timeout.
@@ -65,10 +65,16 @@ def set_statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> None
 
 
 def is_statement_timeout(exc: BaseException) -> bool:
-    """Whether ``exc`` (psycopg's) is a statement cancelled by ``statement_timeout``."""
-    import psycopg
+    """Whether ``exc`` (psycopg's, or :mod:`.libpq`'s :class:`QueryFailed`) is a statement cancelled by
+    ``statement_timeout``: SQLSTATE 57014 (query_canceled), which a cancel request also raises, and the server's
+    reason."""
+    return getattr(exc, "sqlstate", None) == "57014" and "statement timeout" in str(exc)
 
-    return isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc)
+
+def connection_lost_error(reason: str) -> DatabaseUnreachable:
+    """The one-line error for a connection lost in the middle of a command (server stopped, restarted, network)."""
+    return DatabaseUnreachable(f"lost the database connection, the command's open transaction was rolled back: "
+                               f"{reason}")
 
 
 def statement_timeout_error(seconds: float) -> StatementTimeout:

@@ -11,7 +11,7 @@ from importlib import import_module
 
 import click
 
-from ..exceptions import DatabaseUnreachable, GitInsightError
+from ..exceptions import GitInsightError
 
 __all__ = ["main", "cli", "COMMAND_HELP"]
 
@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         # The server went away mid-command (stopped, restarted, network): its transaction was rolled back.
         orig = getattr(exc, "orig", None) or exc
         reason = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
-        click.echo(f"error: lost the database connection, the command's open transaction was rolled back: {reason}",
-                   err=True)
-        return DatabaseUnreachable.exit_code
+        from ..pgconn import connection_lost_error
+
+        lost = connection_lost_error(reason)
+        click.echo(f"error: {lost}", err=True)
+        return lost.exit_code
     return code if isinstance(code, int) else 0
 
 
